@@ -1,0 +1,107 @@
+"""Programs: what the model decided, step by step, in a form people, executors and SQL can read.
+
+A Program is a list of Steps. Every step but the last is a row-selection op (it changes the current
+row selection, which starts as all rows); the last step is a terminal op that turns the selection
+into the answer. The number of selection steps is chosen by ACT; `halting` holds its step weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Row-selection ops (see nqa/ops.py for their soft and exact meaning).
+SELECT_OPS = (
+    "reset", "filter_eq", "filter_any", "filter_gt", "filter_ge", "filter_lt", "filter_le",
+    "argmax", "argmin", "first", "last", "previous", "next", "mfe",
+)
+# Terminal ops: turn the final selection into the answer.
+TERMINAL_OPS = ("count", "sum", "avg", "max", "min", "difference", "print")
+OPS = SELECT_OPS + TERMINAL_OPS
+
+OPS_WITH_COLUMN = {
+    "filter_eq", "filter_any", "filter_gt", "filter_ge", "filter_lt", "filter_le", "argmax", "argmin", "mfe",
+    "sum", "avg", "max", "min", "difference", "print",
+}
+OPS_WITH_CONSTANT = {"filter_eq", "filter_gt", "filter_ge", "filter_lt", "filter_le"}
+
+
+@dataclass
+class Step:
+    op: str
+    column: int | None = None  # column index in the table
+    column_name: str | None = None
+    constant: int | None = None  # index into Question.constants
+    constant_value: "Constant | None" = None  # noqa: F821 (nqa.question.Constant)
+    op_prob: float = 1.0
+    column_prob: float = 1.0
+    constant_prob: float = 1.0
+    # The model's full distributions at this step, for display (names -> probability).
+    op_probs: dict[str, float] = field(default_factory=dict)
+    column_probs: dict[str, float] = field(default_factory=dict)
+    constant_probs: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def probability(self) -> float:
+        p = self.op_prob
+        if self.op in OPS_WITH_COLUMN:
+            p *= self.column_prob
+        if self.op in OPS_WITH_CONSTANT:
+            p *= self.constant_prob
+        return p
+
+    def __str__(self) -> str:
+        args = []
+        if self.op in OPS_WITH_COLUMN:
+            args.append(self.column_name if self.column_name is not None else f"col{self.column}")
+        if self.op in OPS_WITH_CONSTANT:
+            c = self.constant_value
+            if c is None:
+                args.append(f"const{self.constant}")
+            elif c.kind == "number":
+                args.append(_fmt_number(c.number))
+            else:
+                args.append(f'"{c.norm}"')
+        return f"{self.op}({', '.join(args)})" if args else self.op
+
+
+@dataclass
+class Program:
+    steps: list[Step]
+    halting: list[float] = field(default_factory=list)  # ACT step weights p_t of the selection steps
+
+    @property
+    def selection_steps(self) -> list[Step]:
+        return self.steps[:-1]
+
+    @property
+    def terminal(self) -> Step:
+        return self.steps[-1]
+
+    @property
+    def probability(self) -> float:
+        p = 1.0
+        for s in self.steps:
+            p *= s.probability
+        return p
+
+    def __str__(self) -> str:
+        return " → ".join(str(s) for s in self.steps)
+
+    def to_sql(self, table, dialect: str = "sqlite", table_name: str = "t") -> str:
+        from nqa.sql import program_to_sql
+
+        return program_to_sql(self, table, dialect=dialect, table_name=table_name)
+
+
+def _fmt_number(x: float | None) -> str:
+    if x is None:
+        return "null"
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def format_number(x: float) -> str:
+    """How numeric answers are printed: integers without a decimal point, others to 4 decimals."""
+    if x != x:  # NaN
+        return ""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.4f}".rstrip("0").rstrip(".")
