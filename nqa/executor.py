@@ -1,0 +1,83 @@
+"""The exact executor: runs a Program on a Table with the exact ops of nqa/ops.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nqa import ops
+from nqa.program import Program
+from nqa.question import Question, match_matrix
+from nqa.table import Table
+
+
+@dataclass
+class Execution:
+    values: list[str]  # the answer items
+    number: float | None  # the numeric result of count/sum/avg/max/min/difference
+    selection: np.ndarray  # bool (rows,) the final row selection
+    selections: list[np.ndarray] = field(default_factory=list)  # after each selection step
+    cells: list[tuple[int, int]] = field(default_factory=list)  # (row, col) the answer used
+
+
+class ProgramError(ValueError):
+    """A program refers to a column or constant the table or question does not have."""
+
+
+def execute(program: Program, table: Table, question: Question, match: np.ndarray | None = None) -> Execution:
+    """Run `program`; `match` (constants, rows, cols) may be passed in when already computed."""
+    if match is None:
+        match = match_matrix(question, table)
+    n = table.n_rows
+    s = np.ones(n, dtype=bool)
+    selections = []
+    for step in program.selection_steps:
+        s = select_step(step.op, s, table, question, match, step.column, step.constant)
+        selections.append(s)
+    term = program.terminal
+    col = _column(table, term.column) if term.op != "count" else None
+    values, number, rows = ops.exact_terminal(
+        term.op, s, col.values if col is not None else None, col.raw if col is not None else None)
+    if term.op == "count":
+        cells = [(int(i), -1) for i in rows]
+    else:
+        cells = [(int(i), int(term.column)) for i in rows]
+    return Execution(values, number, s, selections, cells)
+
+
+def select_step(op: str, s: np.ndarray, table: Table, question: Question, match: np.ndarray,
+                column: int | None, constant: int | None) -> np.ndarray:
+    """One selection op on the current selection `s` (bool, rows)."""
+    if op == "reset":
+        return ops.exact_reset(s)
+    if op == "first":
+        return ops.exact_first(s)
+    if op == "last":
+        return ops.exact_first(s, last=True)
+    if op == "previous":
+        return ops.exact_shift(s, -1)
+    if op == "next":
+        return ops.exact_shift(s, +1)
+    col = _column(table, column)
+    if op == "filter_any":
+        text_ks = [k for k, c in enumerate(question.constants) if c.kind == "text"]
+        return ops.exact_filter_any(s, match[text_ks, :, column] if text_ks else np.zeros((0, len(s)), bool))
+    if op == "argmax":
+        return ops.exact_argmax(s, col.values)
+    if op == "argmin":
+        return ops.exact_argmax(s, col.values, largest=False)
+    if op == "mfe":
+        return ops.exact_mfe(s, col.text)
+    if constant is None or not 0 <= constant < len(question.constants):
+        raise ProgramError(f"{op} needs a question constant, got {constant}")
+    if op == "filter_eq":
+        return ops.exact_filter_eq(s, match[constant, :, column])
+    if op in ("filter_gt", "filter_ge", "filter_lt", "filter_le"):
+        return ops.exact_compare(op, s, col.values, question.constants[constant].number)
+    raise ProgramError(f"unknown selection op {op!r}")
+
+
+def _column(table: Table, column: int | None):
+    if column is None or not 0 <= column < table.n_cols:
+        raise ProgramError(f"column {column} is not in the table ({table.n_cols} columns)")
+    return table.columns[column]
