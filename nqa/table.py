@@ -27,10 +27,14 @@ class Date:
     day: int | None = None
 
     def ordinal(self) -> float:
-        """A sortable number: the year, with month and day as fractions (NaN without a year)."""
-        if self.year is None:
+        """A sortable number: the year, with month and day as fractions.
+
+        Without a year, a date with a month ('September 30') sorts as if in year 0, so a column of
+        year-less dates still orders; without a year or a month it is NaN.
+        """
+        if self.year is None and self.month is None:
             return math.nan
-        return self.year + ((self.month or 1) - 1) / 12 + ((self.day or 1) - 1) / 372
+        return (self.year or 0) + ((self.month or 1) - 1) / 12 + ((self.day or 1) - 1) / 372
 
     def iso(self) -> str:
         """yyyy-mm-dd with xx for unknown parts, the form WTQ's evaluator uses."""
@@ -52,7 +56,7 @@ class Cell:
         """The number the numeric ops compare: the number, else the date's ordinal."""
         if self.number is not None:
             return self.number
-        if self.date is not None and self.date.year is not None:
+        if self.date is not None and not math.isnan(self.date.ordinal()):
             return self.date.ordinal()
         return None
 
@@ -77,6 +81,8 @@ class Column:
 class Table:
     columns: list[Column]
     source: str = "<table>"
+    # Derived per-table indexes (e.g. the unique-text index of nqa.question), built once on demand.
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -130,30 +136,53 @@ def contains_tokens(haystack: str, needle: str) -> bool:
     return f" {needle} " in f" {haystack} "
 
 
+# Currency marks read before a number ("$12", "US$ 1.5", "€3", "Rs. 500").
+_CURRENCY = r"(?:US\$|A\$|C\$|NZ\$|HK\$|R\$|Rs\.?|[$€£¥₹₩₽])"
 _NUMBER = re.compile(
-    r"""^\s*(?P<sign>[-+−–])?\s*(?P<cur>[$€£¥₹])?\s*(?P<num>(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|\.\d+)
-        \s*(?P<suffix>%|st\b|nd\b|rd\b|th\b)?""",
+    rf"""^\s*(?P<sign>[-+−–])?\s*(?:{_CURRENCY}\s*)?(?P<sign2>[-+−–])?
+        (?P<num>(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|\.\d+)
+        (?P<exp>[eE][-+]?\d+(?![\w.]))?
+        (?P<suffix>\s*%|st\b|nd\b|rd\b|th\b)?""",
     re.VERBOSE,
 )
+# Durations and clock times read as seconds so that they order correctly: '1:23.45', '2:03:45'.
+_DURATION = re.compile(r"^\s*(\d{1,3}):([0-5]\d)(?::([0-5]\d))?(\.\d+)?(?![\d:])")
 
 
 @lru_cache(maxsize=200_000)
 def parse_number(s: str) -> float | None:
-    """The number a cell reads as: '1,234.5', '-3', '45%', '$12', '1st', '12 km' (leading number)."""
+    """The number a cell reads as, or None.
+
+    Reads '1,234.5', '-3' (also with '−' or '–'), '+2', '45%' (-> 45), '$12', '€ 3.5', '1st',
+    '12 km' (the leading number), '1,234[3]' (footnote marks ignored), '1999-2000' (-> 1999),
+    '1.5e3', and durations '1:23.45' (-> 83.45 seconds). '12a', 'inf', 'nan' are not numbers.
+
+    >>> parse_number("1,234[3]"), parse_number("−5%"), parse_number("2nd"), parse_number("12a")
+    (1234.0, -5.0, 2.0, None)
+    """
+    m = _DURATION.match(s)
+    if m:
+        h_or_m, mid, sec, frac = m.groups()
+        if sec is None:  # m:ss(.f)
+            x = int(h_or_m) * 60 + int(mid)
+        else:  # h:mm:ss(.f)
+            x = int(h_or_m) * 3600 + int(mid) * 60 + int(sec)
+        return float(x) + (float(frac) if frac else 0.0)
     m = _NUMBER.match(s)
     if not m:
         return None
     rest = s[m.end():]
-    # "1999-2000" style ranges and "3-1" scores read as their leading number; "12a" does not.
-    if rest[:1].isalpha() and not rest[:1].isspace() and m.group("suffix") is None:
+    # "12a" or "12km" is a code, not a quantity; "12 km", "3-1" and "1999-2000" read their leading number.
+    suffix = (m.group("suffix") or "").strip()
+    if not suffix and rest[:1].isalpha():
         return None
-    try:
-        x = float(m.group("num").replace(",", ""))
-    except ValueError:
+    if suffix in ("st", "nd", "rd", "th") and ("." in m.group("num") or "," in m.group("num")):
+        return None  # "1.5th" is not an ordinal
+    x = float(m.group("num").replace(",", "") + (m.group("exp") or ""))
+    if math.isinf(x):
         return None
-    if m.group("sign") in ("-", "−", "–"):
-        x = -x
-    return x
+    negative = (m.group("sign") in ("-", "−", "–")) != (m.group("sign2") in ("-", "−", "–"))
+    return -x if negative else x
 
 
 _MONTHS = {m: i + 1 for i, m in enumerate(
@@ -162,30 +191,55 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 _MONTHS.update({k[:3]: v for k, v in list(_MONTHS.items())})
 _MONTHS["sept"] = 9
 _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_PATTERNS = [
-    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
-    (re.compile(rf"^({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})$"), ("M", "d", "y")),
-    (re.compile(rf"^(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})$"), ("d", "M", "y")),
-    (re.compile(rf"^({_MONTH_RE})\.?,?\s+(\d{{4}})$"), ("M", "y")),
-    (re.compile(rf"^({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?$"), ("M", "d")),
-    (re.compile(rf"^(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?$"), ("d", "M")),
-    (re.compile(r"^(\d{4})\s*[-–]\s*(?:\d{2}|\d{4})$"), ("y",)),
-    (re.compile(r"^(\d{4})$"), ("y",)),
-]
+_M = rf"(?P<M>{_MONTH_RE})\.?"
+_D = r"(?P<d>\d{1,2})(?:st|nd|rd|th)?"
+_Y = r"(?P<y>\d{4})"
+_DASH = r"\s*[-–—/]\s*"
+_DATE_PATTERNS = [re.compile(p) for p in (
+    rf"^{_Y}-(?P<m>\d{{1,2}})-{_D}$",                               # 1995-01-26
+    rf"^{_Y}[/.](?P<m>\d{{1,2}})[/.]{_D}$",                         # 1995/01/26
+    rf"^{_M}\s+{_D}(?:{_DASH}\d{{1,2}})?,?\s+{_Y}$",                # January 26, 1995; Jan 26–28, 1995
+    rf"^{_D}(?:{_DASH}\d{{1,2}})?\s+(?:of\s+)?{_M},?\s+{_Y}$",      # 26 Jan 1995; 26th of January, 1995
+    rf"^{_M},?\s+{_Y}$",                                            # January 1995
+    rf"^{_M}\s+{_D}$",                                              # January 26
+    rf"^{_D}\s+(?:of\s+)?{_M}$",                                    # 26 January
+    rf"^{_M}$",                                                     # January
+    rf"^{_Y}(?:{_DASH}(?:\d{{2}}|\d{{4}}|present))?$",               # 1995; 1999-2000, 2004–05 (start year)
+    rf"^(?P<a>\d{{1,2}})[/.](?P<b>\d{{1,2}})[/.]{_Y}$",             # 26/01/1995 or 01/26/1995
+)]
+_WEEKDAY = re.compile(r"^(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|urday|sday)?\.?,?\s+")
+# Trailing footnote marks and parenthesised notes that Wikipedia puts after values.
+_TRAILING_NOTES = re.compile(r"(?:\s*\[[^\]]*\]|\s*[*†‡#♦•]+|\s+\([^)]*\))+$")
 
 
 @lru_cache(maxsize=200_000)
 def parse_date(s: str) -> Date | None:
-    """Full and partial dates: '1995', 'January 26, 1995', '26 Jan 1995', '1995-01-26', '1999-2000'."""
+    """Full and partial dates, or None.
+
+    Reads '1995', 'January 26, 1995', 'Jan. 26th, 1995', '26 Jan 1995', '1995-01-26', '1995/01/26',
+    'January 1995', 'January 26', '26/01/1995' (day first when the first part is above 12, else
+    month first), and ranges by their start: '1999-2000', '2004–05', 'January 26–28, 1995'.
+    Trailing footnotes and a leading weekday are ignored.
+
+    >>> parse_date("26 Jan 1995[2]"), parse_date("1999–2000").iso()
+    (Date(year=1995, month=1, day=26), '1999-xx-xx')
+    """
     t = s.strip().lower()
-    for pattern, fields in _DATE_PATTERNS:
+    if not t or len(t) > 60 or not any(ch.isdigit() or ch.isalpha() for ch in t[:1]):
+        return None
+    t = _TRAILING_NOTES.sub("", t)
+    t = _WEEKDAY.sub("", t)
+    for pattern in _DATE_PATTERNS:
         m = pattern.match(t)
         if not m:
             continue
-        parts: dict[str, int] = {}
-        for key, g in zip(fields, m.groups()):
-            parts[key.lower()] = _MONTHS[g.rstrip(".")] if key == "M" else int(g)
-        y, mo, d = parts.get("y"), parts.get("m"), parts.get("d")
+        g = m.groupdict()
+        y = int(g["y"]) if g.get("y") else None
+        mo = _MONTHS[g["M"]] if g.get("M") else (int(g["m"]) if g.get("m") else None)
+        d = int(g["d"]) if g.get("d") else None
+        if g.get("a"):
+            a, b = int(g["a"]), int(g["b"])
+            mo, d = (b, a) if a > 12 else (a, b)
         if mo is not None and not 1 <= mo <= 12:
             return None
         if d is not None and not 1 <= d <= 31:
@@ -197,24 +251,41 @@ def parse_date(s: str) -> Date | None:
 
 
 def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str]) -> str:
-    """A column is numeric/date when most of its non-empty cells read as such."""
-    filled = [i for i, r in enumerate(raw) if r.strip()]
-    if not filled:
+    """A column is a date column when most (60%) of its non-empty cells are dates with a month, a
+    number column when most are numbers; otherwise text. Years alone count as numbers."""
+    filled = np.fromiter((bool(r.strip()) for r in raw), dtype=bool, count=len(raw))
+    n_filled = int(filled.sum())
+    if not n_filled:
         return "text"
-    n_num = int(np.sum(~np.isnan(numbers[filled])))
-    n_date = sum(1 for i in filled if dates[i] is not None and (dates[i].month is not None))
-    if n_date >= 0.6 * len(filled):
+    n_num = int(np.sum(~np.isnan(numbers) & filled))
+    n_date = sum(1 for f, d in zip(filled, dates) if f and d is not None and d.month is not None)
+    if n_date >= 0.6 * n_filled:
         return "date"
-    if n_num >= 0.6 * len(filled):
+    if n_num >= 0.6 * n_filled:
         return "number"
     return "text"
 
 
-def make_column(name: str, raw_name: str, raw: list[str]) -> Column:
-    numbers = np.array([math.nan if (x := parse_number(r)) is None else x for r in raw], dtype=np.float64)
-    dates = [parse_date(r) for r in raw]
-    return Column(name=name, raw_name=raw_name, raw=raw, text=[normalize_text(r) for r in raw],
-                  numbers=numbers, dates=dates, kind=infer_kind(numbers, dates, raw))
+def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | None = None) -> Column:
+    """Type and normalise one column. Each distinct cell text is parsed once (tables repeat values a
+    lot), so this stays fast on 100k-row columns. `numbers` overrides the parsed numbers (a numeric
+    DataFrame column gives them exactly)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(np.asarray(raw, dtype=object), use_na_sentinel=False)
+    uniques = list(uniques)
+    if numbers is None:
+        u_num = np.array([math.nan if (x := parse_number(u)) is None else x for u in uniques], dtype=np.float64)
+        numbers = u_num[codes] if len(raw) else np.zeros(0)
+    else:
+        numbers = np.asarray(numbers, dtype=np.float64)
+    u_text = np.array([normalize_text(u) for u in uniques] or [""], dtype=object)
+    u_date = np.empty(max(len(uniques), 1), dtype=object)
+    u_date[: len(uniques)] = [parse_date(u) for u in uniques]
+    text = u_text[codes].tolist() if len(raw) else []
+    dates = u_date[codes].tolist() if len(raw) else []
+    return Column(name=name, raw_name=raw_name, raw=list(raw), text=text, numbers=numbers, dates=dates,
+                  kind=infer_kind(numbers, dates, raw))
 
 
 def unique_names(headers: list[str]) -> list[str]:
@@ -231,18 +302,28 @@ def unique_names(headers: list[str]) -> list[str]:
     return out
 
 
-def table_from_rows(headers: list[str], rows: list[list[str]], source: str = "<table>") -> Table:
-    """Build a Table from a header and string rows (ragged rows padded or cut to the header)."""
-    width = max([len(headers)] + [len(r) for r in rows]) if rows else len(headers)
-    headers = list(headers) + [""] * (width - len(headers))
-    if width == 0:
+def table_from_columns(headers: list[str], columns: list[list[str]], source: str = "<table>",
+                       numbers: list[np.ndarray | None] | None = None) -> Table:
+    """Build a Table from a header and equal-length columns of cell strings."""
+    if not headers:
         raise TableError(f"{source}: the table has no columns")
     names = unique_names(headers)
-    cols = []
-    for j in range(width):
-        raw = [("" if j >= len(r) or r[j] is None else str(r[j])) for r in rows]
-        cols.append(make_column(names[j], str(headers[j]), raw))
+    numbers = numbers or [None] * len(headers)
+    cols = [make_column(names[j], str(headers[j]), columns[j], numbers[j]) for j in range(len(headers))]
     return Table(cols, source)
+
+
+def table_from_rows(headers: list[str], rows: list[list[str]], source: str = "<table>") -> Table:
+    """Build a Table from a header and string rows (ragged rows padded with empty cells; extra cells
+    get columns named 'column N')."""
+    width = max([len(headers)] + [len(r) for r in rows]) if rows else len(headers)
+    headers = [("" if h is None else str(h)) for h in headers] + [""] * (width - len(headers))
+    if width == 0:
+        raise TableError(f"{source}: the table has no columns")
+    columns = []
+    for j in range(width):
+        columns.append([("" if j >= len(r) or r[j] is None else str(r[j])) for r in rows])
+    return table_from_columns(headers, columns, source)
 
 
 def load_table(source, **kwargs) -> Table:
