@@ -1,0 +1,244 @@
+"""nqa's web app: pick or upload a table, ask a question, see the answer and how it was found.
+
+A thin layer of widgets over nqa's public API (`nqa.api`, `nqa.explain`); no model logic lives here.
+Run it with `nqa app` (or `streamlit run app/streamlit_app.py`). NQA_MODEL picks another checkpoint.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from nqa import TableError
+from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question
+from nqa.explain import (
+    MAX_ROWS, MAX_UPLOAD_MB, highlighted, read_upload, samples, step_label, table_frame, top_probs,
+)
+from nqa import load_table
+
+st.set_page_config(page_title="nqa · ask a table", page_icon="🔎", layout="wide")
+
+
+# ---------------------------------------------------------------------------------------------
+# shared resources (one per server) and per-user state
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def get_model(path: str | None) -> TableQA:
+    """The model, loaded once per server and shared by every session (it holds no user state)."""
+    return TableQA.from_pretrained(path)
+
+
+@st.cache_resource
+def get_sample_table(path: str):
+    return load_table(path)
+
+
+def init_state() -> None:
+    for key, value in (("history", []), ("result", None), ("pending", False), ("question", "")):
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def ask_now() -> None:
+    st.session_state.pending = True
+
+
+def use_example(question: str) -> None:
+    st.session_state.question = question
+    st.session_state.pending = True
+
+
+init_state()
+
+# ---------------------------------------------------------------------------------------------
+# sidebar: the table, the SQL dialect, the history
+
+with st.sidebar:
+    st.header("1 · Choose a table")
+    sample_list = samples()
+    source = st.radio("Table source", ["Sample table", "Upload a CSV"], key="source", horizontal=True,
+                      label_visibility="collapsed")
+    table, table_id, sample = None, None, None
+    if source == "Sample table" and sample_list:
+        titles = [s.title for s in sample_list]
+        title = st.selectbox("Sample table", titles, key="sample")
+        sample = sample_list[titles.index(title)]
+        table, table_id = get_sample_table(str(sample.path)), f"sample:{sample.name}"
+    else:
+        upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="upload",
+                                  help=f"Comma, tab, semicolon or pipe separated; the first row is the header. "
+                                       f"Up to {MAX_UPLOAD_MB} MB and {MAX_ROWS:,} rows.")
+        st.caption(f"Limits: {MAX_UPLOAD_MB} MB per file, {MAX_ROWS:,} rows. The first row must hold "
+                   "the column names.")
+        if upload is not None:
+            table_id = f"upload:{upload.file_id}"
+            cached = st.session_state.get("upload_cache")
+            if cached and cached[0] == table_id:
+                table = cached[1]
+            else:
+                try:
+                    table = read_upload(upload.getvalue(), upload.name)
+                    st.session_state.upload_cache = (table_id, table)
+                except TableError as e:
+                    st.error(f"This file cannot be used as a table. {e}")
+                    table = None
+
+    st.header("2 · SQL dialect")
+    dialect = st.selectbox("SQL dialect", SQL_DIALECTS, key="dialect", label_visibility="collapsed",
+                           help="The SQL below each answer is written in this dialect.")
+
+    st.header("History")
+    if st.session_state.history:
+        import pandas as pd
+
+        hist = pd.DataFrame(st.session_state.history[::-1])
+        st.dataframe(hist, hide_index=True, key="history_table",
+                     column_config={"confidence": st.column_config.ProgressColumn(
+                         "confidence", min_value=0.0, max_value=1.0, format="percent")})
+        st.button("Clear history", key="clear_history", on_click=lambda: st.session_state.history.clear())
+    else:
+        st.caption("Your questions and answers will appear here.")
+
+# ---------------------------------------------------------------------------------------------
+# main page
+
+st.title("🔎 Ask a question about a table")
+st.markdown(
+    "Type a question in plain English. A **Neural Programmer** writes a short program over the table "
+    "(filter rows, pick the largest, count, add up…), runs it, and shows you **the answer**, **the cells "
+    "it came from**, **each step of the program**, and **SQL** that gives the same answer in a database."
+)
+
+if table is None:
+    st.info("⬅️ Choose a sample table or upload a CSV file to begin.")
+    st.stop()
+
+with st.expander(f"📋 The table · {table.n_rows:,} rows × {table.n_cols} columns", expanded=False):
+    st.dataframe(table_frame(table), key="table_preview", use_container_width=True)
+    kinds = ", ".join(f"{c.name} ({c.kind})" for c in table.columns)
+    st.caption(f"Columns and how they were read: {kinds}")
+
+st.header("3 · Ask")
+q_col, b_col = st.columns([6, 1], vertical_alignment="bottom")
+with q_col:
+    st.text_input("Question", key="question", on_change=ask_now, max_chars=1000,
+                  placeholder="e.g. " + (sample.questions[0] if sample else "which row has the largest value?"))
+with b_col:
+    st.button("Ask", key="ask", type="primary", on_click=ask_now, use_container_width=True)
+if sample is not None:
+    st.caption("Or try one of these:")
+    ex_cols = st.columns(len(sample.questions))
+    for i, (col, q) in enumerate(zip(ex_cols, sample.questions)):
+        col.button(q, key=f"example_{i}", on_click=use_example, args=(q,), use_container_width=True)
+
+# Answer a new question (the callbacks above only flag it, so that errors render in the page).
+if st.session_state.pending:
+    st.session_state.pending = False
+    try:
+        question = check_question(st.session_state.question)
+        qa = get_model(os.environ.get("NQA_MODEL") or None)
+        with st.spinner("Thinking…"):
+            answer = qa.ask(table, question)
+        st.session_state.result = (table_id, answer)
+        st.session_state.history.append({"table": table.source.split("/")[-1], "question": question,
+                                         "answer": answer.text, "confidence": answer.confidence})
+    except QuestionError as e:
+        st.warning(str(e).capitalize())
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {e}. Set NQA_MODEL to a checkpoint directory.")
+    except (TableError, ValueError) as e:
+        st.error(f"This question cannot be answered on this table: {e}")
+    except Exception as e:  # a bug must not show a traceback to the user, but must be reported
+        st.error(f"Something went wrong while answering ({type(e).__name__}: {e}). Please report it.")
+
+result = st.session_state.result
+if result is None or result[0] != table_id:
+    st.stop()
+answer = result[1]
+
+# ---------------------------------------------------------------------------------------------
+# the answer
+
+with st.container(border=True, key="answer_box"):
+    a_col, c_col = st.columns([4, 1])
+    with a_col:
+        st.caption(f"Q: {answer.question}")
+        st.markdown(f"## {answer.text}")
+        steps = "step" if answer.n_steps == 1 else "steps"
+        st.markdown(f"Program ({answer.n_steps} {steps}): `{answer.program}`")
+    with c_col:
+        st.metric("Confidence", f"{answer.confidence:.0%}")
+        st.progress(float(answer.confidence))
+    if answer.confidence < 0.3:
+        st.caption("⚠️ Low confidence: the model was unsure. Check the program and the cells below.")
+
+tab_table, tab_program, tab_sql, tab_alt = st.tabs(["Answer in the table", "Program, step by step", "SQL",
+                                                     "Other programs"])
+
+final_rows = answer.selections[-1] if answer.selections else []
+with tab_table:
+    st.caption("🟨 answer cells · 🟦 rows the program selected")
+    st.dataframe(highlighted(table, answer.cells, final_rows), key="answer_table", use_container_width=True)
+
+with tab_program:
+    program = answer.program
+    n_sel = len(program.selection_steps)
+    st.caption("Each step shows what the model chose and how sure it was: the operation, the column it "
+               "applies to, and the value from the question it compares with. Selection steps narrow "
+               "down the rows; the final step turns them into the answer.")
+    for i, step in enumerate(program.steps):
+        with st.container(border=True, key=f"step_{i}"):
+            st.markdown(f"**{step_label(i, n_sel)}:** `{step}` — probability {step.probability:.0%}")
+            charts = [("Operation", step.op_probs), ("Column", step.column_probs),
+                      ("Value from the question", step.constant_probs)]
+            charts = [(name, probs) for name, probs in charts if probs]
+            if charts:
+                for col, (name, probs) in zip(st.columns(len(charts)), charts):
+                    with col:
+                        st.caption(name)
+                        st.bar_chart(top_probs(probs), horizontal=True, height=160, y_label="",
+                                     x_label="probability")
+            if i < n_sel:
+                rows = answer.selections[i]
+                with st.expander(f"Rows selected after this step: {len(rows):,}"):
+                    st.dataframe(highlighted(table, (), rows), key=f"step_rows_{i}", use_container_width=True)
+    if program.halting:
+        st.markdown("**When to stop (Adaptive Computation Time)**")
+        st.caption("The model decides how many selection steps to take. These are its halting weights: "
+                   "how much each step's result counts in the final answer.")
+        import pandas as pd
+
+        halt = pd.DataFrame({"weight": program.halting},
+                            index=[f"step {i + 1}" for i in range(len(program.halting))])
+        st.bar_chart(halt, height=180, x_label="", y_label="weight")
+
+with tab_sql:
+    try:
+        sql = answer.sql if dialect == "sqlite" else answer.to_sql(dialect)
+        setup = answer.setup_sql(dialect)
+    except Exception as e:  # a dialect the SQL generator cannot express
+        st.error(f"No {dialect} SQL for this program: {e}")
+    else:
+        st.caption(f"This {dialect} query returns the answer. Copy it with the button in the corner, or "
+                   "download it with the statements that create and fill the table.")
+        st.code(sql, language="sql")
+        d1, d2 = st.columns(2)
+        d1.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
+                           mime="application/sql", key="download_sql", use_container_width=True)
+        d2.download_button("Download table + query (.sql)", setup.rstrip() + "\n\n" + sql + "\n",
+                           file_name=f"nqa_table_and_query_{dialect}.sql", mime="application/sql",
+                           key="download_script", use_container_width=True)
+
+with tab_alt:
+    if answer.alternatives:
+        import pandas as pd
+
+        st.caption("Other programs the model considered, and what they would answer.")
+        alt = pd.DataFrame([{"program": str(a.program), "answer": ", ".join(a.values) or "(no answer)",
+                             "probability": a.probability} for a in answer.alternatives])
+        st.dataframe(alt, hide_index=True, key="alternatives", use_container_width=True,
+                     column_config={"probability": st.column_config.ProgressColumn(
+                         "probability", min_value=0.0, max_value=1.0, format="percent")})
+    else:
+        st.caption("The model considered no other program.")

@@ -1,0 +1,440 @@
+"""The public Python API: `TableQA` answers questions about tables, `Answer` explains each answer.
+
+One `TableQA` holds one loaded model and no per-question state, so a single instance can serve many
+threads or app sessions. The pipeline for one question is
+
+    load_table -> parse_question -> model decode (top-k programs) -> exact executor -> SQL
+
+The model only *chooses* a program; the answer always comes from running that program exactly
+(`nqa.executor`), so the answer, the cells, and the SQL agree by construction.
+
+Example (a freshly initialised model, so the answer itself is arbitrary; the shipped model is what
+`TableQA.from_pretrained()` loads):
+
+    >>> import pandas as pd
+    >>> from nqa import TableQA
+    >>> qa = TableQA.from_pretrained(doctest_model_dir)
+    >>> medals = pd.DataFrame({"Nation": ["Norway", "Germany"], "Gold": ["16", "12"]})
+    >>> answer = qa.ask(medals, "which nation won the most gold medals?")
+    >>> isinstance(answer.values, list) and 0.0 <= answer.confidence <= 1.0
+    True
+    >>> answer.sql.startswith("WITH") or answer.sql.startswith("SELECT")
+    True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from nqa.executor import Execution, ProgramError, execute
+from nqa.program import Program, Step
+from nqa.question import Question, match_matrix, parse_question
+from nqa.table import Table, TableError, load_table
+
+__all__ = [
+    "TableQA", "Answer", "Alternative", "QuestionError", "CheckpointError",
+    "DEFAULT_CHECKPOINT", "MAX_QUESTION_CHARS", "SQL_DIALECTS",
+]
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_FORMAT = "nqa-neural-programmer"
+# Questions longer than this are rejected, not truncated: a cut question silently changes meaning,
+# and WikiTableQuestions' longest question is under 300 characters.
+MAX_QUESTION_CHARS = 1000
+# Dialects the SQL is tested in (sqlglot renders many more; these are the ones the app offers).
+SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "mysql", "bigquery")
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked: empty, too long, or not text."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, incomplete, corrupt, or was modified after saving."""
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class Alternative:
+    """Another program the model considered, with the answer it gives."""
+
+    values: list[str]
+    probability: float
+    program: Program
+    table: Table = field(repr=False, compare=False)
+
+    @property
+    def sql(self) -> str:
+        """The program as SQLite SQL (computed on demand: most callers never look)."""
+        return self.program.to_sql(self.table, "sqlite")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "probability": self.probability, "program": str(self.program),
+                "sql": self.sql}
+
+
+@dataclass
+class Answer:
+    """An answer and everything needed to check it.
+
+    Attributes:
+        question: the question as asked.
+        values: the answer items as strings (several for list answers, none when nothing matched).
+        text: the answer for display: the items joined by ", ", or "(no answer)".
+        cells: (row, column) of the table cells the answer came from; column -1 for `count`, whose
+            answer comes from whole rows.
+        confidence: the model's probability of this answer, in [0, 1]: the summed probability of
+            the decoded programs that give these same values.
+        program: the program that produced the answer (steps with their probabilities, and the
+            ACT halting weights in `program.halting`).
+        sql: a SQLite query that returns `values` on the table created by `setup_sql()`.
+        alternatives: the other top-k programs, most probable first, each with its own answer.
+        selections: the row indices selected after each selection step (for showing the program's
+            work; the same rows the SQL's CTEs hold).
+        table: the table the question was asked about.
+    """
+
+    question: str
+    values: list[str]
+    text: str
+    cells: list[tuple[int, int]]
+    confidence: float
+    program: Program
+    sql: str
+    alternatives: list[Alternative] = field(default_factory=list)
+    selections: list[list[int]] = field(default_factory=list)
+    table: Table | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_steps(self) -> int:
+        """How many ops the program runs: its selection steps plus the final (terminal) op."""
+        return len(self.program.steps)
+
+    def to_sql(self, dialect: str = "sqlite") -> str:
+        """The program as SQL in another dialect (any sqlglot dialect name)."""
+        return self.program.to_sql(self._table(), dialect)
+
+    def setup_sql(self, dialect: str = "sqlite") -> str:
+        """SQL that creates and fills the table, so that running it and then `sql` gives `values`."""
+        from nqa.sql import table_to_setup_sql
+
+        return table_to_setup_sql(self._table(), dialect=dialect)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (what `nqa ask --json` prints)."""
+        return {
+            "question": self.question,
+            "answer": self.values,
+            "text": self.text,
+            "confidence": self.confidence,
+            "cells": [list(c) for c in self.cells],
+            "n_steps": self.n_steps,
+            "program": str(self.program),
+            "steps": [_step_dict(s, self.selections[i] if i < len(self.selections) else None)
+                      for i, s in enumerate(self.program.steps)],
+            "halting": list(self.program.halting),
+            "sql": self.sql,
+            "alternatives": [a.to_dict() for a in self.alternatives],
+        }
+
+    def _table(self) -> Table:
+        if self.table is None:
+            raise ValueError("this Answer carries no table (it was built by hand)")
+        return self.table
+
+
+def _step_dict(step: Step, rows: list[int] | None) -> dict[str, Any]:
+    c = step.constant_value
+    return {
+        "op": step.op,
+        "column": step.column_name if step.column is not None else None,
+        "constant": None if c is None else (c.surface if c.kind == "text" else c.number),
+        "probability": step.probability,
+        "op_probs": step.op_probs,
+        "column_probs": step.column_probs,
+        "constant_probs": step.constant_probs,
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+
+
+class TableQA:
+    """A loaded Neural Programmer that answers questions about tables.
+
+    Load it once (`from_pretrained`), then call `ask` as often as needed: per-question work is a
+    question parse, one model decode, and an exact program run.
+    """
+
+    def __init__(self, model, device: str = "cpu", top_k: int = 5) -> None:
+        self.model = model.eval()
+        self.device = device
+        self.top_k = top_k
+
+    # -- loading and saving -----------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | None = None) -> "TableQA":
+        """Load a checkpoint directory (config.json + model.safetensors); None loads the shipped model.
+
+        Args:
+            path: a directory written by `save_pretrained` (or training). None: `nqa/checkpoints`.
+            device: "cpu" (the default: small tables answer faster on CPU), "cuda", "cuda:1", or
+                "auto" (CUDA when available).
+
+        Raises:
+            CheckpointError: the directory is missing files, a file is truncated or corrupt, the
+                weights do not match the recorded checksum, or the config does not fit the weights.
+
+        No pickle is ever read: weights are safetensors, the config is JSON.
+        """
+        directory = Path(path) if path is not None else DEFAULT_CHECKPOINT
+        config = _read_config(directory)
+        state = _read_weights(directory, config)
+        device = _resolve_device(device)
+        model = _build_model(config, directory)
+        _load_state(model, state, directory)
+        return cls(model.to(device), device=device)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`."""
+        from safetensors.torch import save_file
+
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in _saved_state(self.model).items()}
+        weights = directory / WEIGHTS_FILE
+        save_file(state, str(weights), metadata={"format": CHECKPOINT_FORMAT})
+        config = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": 1,
+            "model": _model_config(self.model),
+            "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        return directory
+
+    # -- asking -------------------------------------------------------------------------------
+
+    def ask(self, table, question: str) -> Answer:
+        """Answer one question about one table.
+
+        Args:
+            table: a `Table`, a pandas DataFrame, or the path of a CSV file.
+            question: the question in English (at most `MAX_QUESTION_CHARS` characters).
+
+        Returns:
+            The `Answer`, with its program, cells, confidence and SQL.
+
+        Raises:
+            TableError: the table cannot be read or has no rows.
+            QuestionError: the question is empty, too long, or not a string.
+        """
+        return self.ask_batch(table, [question])[0]
+
+    def ask_batch(self, tables, questions: Sequence[str]) -> list[Answer]:
+        """Answer many questions: about one table (pass it once) or one table per question.
+
+        Gives exactly what `ask` gives for each question; faster because the model decodes the
+        batch together and each distinct table is read once.
+        """
+        if isinstance(questions, str):
+            raise QuestionError("ask_batch takes a list of questions; use ask() for one question")
+        questions = [check_question(q) for q in questions]
+        if isinstance(tables, (list, tuple)):
+            if len(tables) != len(questions):
+                raise ValueError(f"{len(tables)} tables for {len(questions)} questions: pass one table, "
+                                 "or one per question")
+            cache: dict[int, Table] = {}
+            tabs = [cache.setdefault(id(t), as_table(t)) for t in tables]
+        else:
+            tabs = [as_table(tables)] * len(questions)
+        parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
+        beams = _decode(self.model, tabs, parsed, self.top_k)
+        return [_answer(t, q, beam) for t, q, beam in zip(tabs, parsed, beams)]
+
+    def __repr__(self) -> str:
+        return f"TableQA({type(self.model).__name__}, device={self.device!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks
+
+
+def check_question(question) -> str:
+    """The question stripped, or QuestionError saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    q = " ".join(question.split())
+    if not q:
+        raise QuestionError("the question is empty: type a question about the table")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+                            "Ask one short question at a time.")
+    return q
+
+
+def as_table(table) -> Table:
+    """A Table from a Table, a DataFrame or a CSV path; TableError when it cannot be used."""
+    t = table if isinstance(table, Table) else load_table(table)
+    if t.n_rows == 0:
+        raise TableError(f"{t.source}: the table has a header but no rows")
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# from programs to answers
+
+
+def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
+    """Run the decoded programs exactly and pick the answer.
+
+    The answer is the most probable program whose run succeeds and gives a non-empty answer
+    (execution-guided decoding); when none does, the most probable program. Its confidence is the
+    summed probability of the programs in the beam that give the same values.
+    """
+    match = match_matrix(question, table)
+    runs: list[tuple[Program, Execution | None]] = []
+    for program in beam:
+        try:
+            runs.append((program, execute(program, table, question, match)))
+        except ProgramError:
+            runs.append((program, None))
+    chosen = next((i for i, (_, ex) in enumerate(runs) if ex is not None and ex.values), None)
+    if chosen is None:
+        chosen = next((i for i, (_, ex) in enumerate(runs) if ex is not None), None)
+    if chosen is None:
+        raise RuntimeError("the model decoded no program that runs on this table")
+    program, ex = runs[chosen]
+    total = sum(p.probability for p, _ in runs) or 1.0
+    same = sum(p.probability for p, e in runs if e is not None and e.values == ex.values)
+    # Probabilities are normalised over the beam so that the confidence reads as a share in [0, 1].
+    confidence = min(1.0, max(0.0, same / total)) if not math.isnan(same / total) else 0.0
+    alternatives = [Alternative(e.values, p.probability / total, p, table)
+                    for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
+    return Answer(
+        question=question.text,
+        values=ex.values,
+        text=", ".join(ex.values) if ex.values else "(no answer)",
+        cells=ex.cells,
+        confidence=confidence,
+        program=program,
+        sql=program.to_sql(table, "sqlite"),
+        alternatives=alternatives,
+        selections=[[int(i) for i in s.nonzero()[0]] for s in ex.selections],
+        table=table,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoint reading
+
+
+def _read_config(directory: Path) -> dict:
+    if not directory.is_dir():
+        hint = " (the shipped model is not installed)" if directory == DEFAULT_CHECKPOINT else ""
+        raise CheckpointError(f"{directory}: no such checkpoint directory{hint}")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no {CONFIG_FILE}; is this a checkpoint written by save_pretrained?")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model", {}), dict):
+        raise CheckpointError(f"{path}: expected a JSON object with a 'model' object")
+    if config.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: format {config.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    return config
+
+
+def _read_weights(directory: Path, config: dict) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    info = config.get("weights") or {}
+    path = directory / info.get("file", WEIGHTS_FILE)
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no weights file {path.name}")
+    expected = info.get("sha256")
+    if expected and _sha256(path) != expected:
+        raise CheckpointError(f"{path}: the weights do not match the checksum in {CONFIG_FILE} "
+                              "(the file is truncated, corrupt, or was changed after saving)")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device is None:
+        return "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+    return str(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model adapter: the only place that knows nqa.programmer's API
+
+
+def _build_model(config: dict, directory: Path):
+    from nqa.programmer import NeuralProgrammer, ProgrammerConfig
+
+    try:
+        return NeuralProgrammer(ProgrammerConfig(**config.get("model", {})))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: the model config is not valid ({e})") from None
+
+
+def _load_state(model, state: dict, directory: Path) -> None:
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise CheckpointError(f"{directory}: the weights do not fit the model config ({e})") from None
+    missing = [k for k in missing if k in _saved_state(model)]
+    if missing or unexpected:
+        raise CheckpointError(f"{directory}: the weights do not fit the model config "
+                              f"(missing {missing[:5]}, unexpected {list(unexpected)[:5]})")
+
+
+def _saved_state(model) -> dict:
+    """The parameters a checkpoint holds (the frozen base encoder comes from its pip package)."""
+    return model.state_dict()
+
+
+def _model_config(model) -> dict:
+    from dataclasses import asdict
+
+    return asdict(model.config)
+
+
+def _decode(model, tables: list[Table], questions: list[Question], k: int) -> list[list[Program]]:
+    import torch
+
+    with torch.inference_mode():
+        return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]

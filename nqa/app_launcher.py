@@ -1,0 +1,28 @@
+"""`nqa app`: start the Streamlit app (extra arguments go to `streamlit run`)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def app_path() -> Path:
+    """The app script: app/streamlit_app.py next to the nqa package (a source checkout)."""
+    path = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the app is not installed next to the nqa package")
+    return path
+
+
+def launch(argv: list[str] | None = None) -> int:
+    """Run `streamlit run app/streamlit_app.py [argv...]` in a subprocess; return its exit status."""
+    try:
+        script = app_path()
+    except FileNotFoundError as e:
+        print(f"nqa app: error: {e}", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), *(argv or [])]
+    try:
+        return subprocess.call(cmd, cwd=script.parent)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,75 @@
+"""`nqa ask TABLE.csv "question"`: one answer, readable by people (default) or programs (--json).
+
+Imports stay lazy (torch and transformers load only once the input is known to be good) so that a
+typo costs milliseconds and a cold answer stays within a few seconds.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+
+def cli_ask(args) -> int:
+    """Run `nqa ask`; exit status 0 on an answer, 2 on bad input (message on stderr, no traceback)."""
+    from nqa.table import TableError
+
+    try:
+        from nqa.api import check_question, as_table
+
+        question = check_question(args.question)
+        table = as_table(args.table)
+        dialect = _check_dialect(args.dialect)
+    except (TableError, ValueError) as e:
+        return _fail(e)
+    from nqa.api import CheckpointError, TableQA
+
+    try:
+        qa = TableQA.from_pretrained(args.model)
+    except (CheckpointError, ValueError) as e:
+        return _fail(e)
+    answer = qa.ask(table, question)
+    sql = answer.sql if dialect == "sqlite" else answer.to_sql(dialect)
+    if args.json:
+        out = answer.to_dict()
+        out["table"] = str(args.table)
+        out["dialect"] = dialect
+        out["sql"] = sql
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer, sql, dialect))
+    return 0
+
+
+def format_answer(answer, sql: str, dialect: str) -> str:
+    """The human-readable report: answer, confidence, program, cells, SQL."""
+    steps = "step" if answer.n_steps == 1 else "steps"
+    lines = [
+        f"Answer:      {answer.text}",
+        f"Confidence:  {answer.confidence:.0%}",
+        f"Program:     {answer.program}   ({answer.n_steps} {steps})",
+    ]
+    if answer.program.halting:
+        lines.append("Halting:     " + " ".join(f"{p:.2f}" for p in answer.program.halting))
+    if answer.cells:
+        names = answer.table.column_names
+        shown = ", ".join(f"row {r + 1}" + (f" {names[c]!r}" if c >= 0 else "") for r, c in answer.cells[:8])
+        more = f" (+{len(answer.cells) - 8} more)" if len(answer.cells) > 8 else ""
+        lines.append(f"Cells:       {shown}{more}")
+    lines.append(f"SQL ({dialect}):")
+    lines.append(textwrap.indent(sql, "  "))
+    return "\n".join(lines)
+
+
+def _check_dialect(dialect: str) -> str:
+    import sqlglot.dialects
+
+    name = (dialect or "sqlite").lower()
+    if name not in sqlglot.dialects.Dialect.classes:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; try sqlite, duckdb, postgres, mysql or bigquery")
+    return name
+
+
+def _fail(error: Exception) -> int:
+    print(f"nqa ask: error: {error}", file=sys.stderr)
+    return 2
