@@ -1,9 +1,15 @@
 """Questions: tokens, the constants a program may use, and their match against a table.
 
-Minimal first version; hardened in issue 2 (interface stable).
+Constants are what filter ops compare cells with (docs/ops.md): numbers (digits, number words,
+ordinals, dates as their ordinal) and text spans of the question that occur in the table. A text
+span qualifies when, normalised, it equals a cell, is a contiguous token run inside a cell
+(`contains_tokens`, the same predicate filter_eq uses), or equals a column name. Matching runs
+against a per-table index of distinct cell texts, so a 100k-row table costs a few substring searches
+per candidate span, not a Python loop over its cells.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -15,20 +21,47 @@ _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?|\w+|[^\w\s]", re.UNICODE)
 
 NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100, "thousand": 1000,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12,
+    "once": 1, "twice": 2, "thrice": 3, "single": 1, "double": 2, "triple": 3,
 }
+_TENS = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
+_MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 ORDINAL_WORDS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+    "twentieth": 20,
 }
+
+# Words that never make a text constant on their own, nor start or end one (unless the whole span
+# is exactly a cell, as in 'The Who').
+STOP_WORDS = frozenset("""
+a an the of in on at by for to from with without into onto over under about after before than then
+and or but nor not no yes if so as is was are were be been being am do does did done has have had
+what which who whom whose when where why how many much more most less least fewer fewest
+this that these those there here it its they them their he him his she her we us our you your i me my
+any all each every both either neither other another some same such only just also very
+can could will would shall should may might must
+name names list tell give show number amount total times time
+s t one ones
+""".split())
+
+# Rank of each constant source when max_constants cuts the list (lower is kept first).
+_SOURCE_RANK = {"number": 0, "date": 0, "cell": 1, "cell_part": 2, "ordinal": 3, "word": 4, "column": 5}
 
 
 @dataclass(frozen=True)
 class Constant:
     """A value from the question a program can point at.
 
-    kind: "number" (numbers, number words, ordinals, years; compared numerically) or "text" (a span
-    that matches cells; compared by `contains_tokens` on normalised text).
+    kind: "number" (numbers, number words, ordinals, years, dates; compared numerically) or "text" (a
+    span that matches cells; compared by `contains_tokens` on normalised text).
+    source: where it came from: "number" (digits), "date" (number = the date's ordinal), "ordinal",
+    "word" (number words), "cell" (equals a cell), "cell_part" (a token run inside a cell), "column"
+    (equals a column name).
     """
 
     kind: str
@@ -36,6 +69,7 @@ class Constant:
     norm: str  # normalised text (normalize_text of surface, or of the number's canonical form)
     number: float | None  # the numeric value for comparisons (None for text)
     span: tuple[int, int]  # token start, end (exclusive)
+    source: str = ""
 
 
 @dataclass
@@ -43,59 +77,237 @@ class Question:
     text: str
     tokens: list[str]
     constants: list[Constant] = field(default_factory=list)
+    offsets: list[tuple[int, int]] = field(default_factory=list, repr=False)  # char span of each token
 
 
 def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def parse_question(text: str, table: Table | None = None, max_constants: int = 12) -> Question:
-    """Tokenise and extract constants; text constants need a table to match against."""
-    tokens = tokenize(text)
-    consts: list[Constant] = []
-    for i, tok in enumerate(tokens):
-        low = tok.lower()
-        num = parse_number(tok) if tok[:1].isdigit() else None
-        if num is None:
-            num = NUMBER_WORDS.get(low, ORDINAL_WORDS.get(low))
-        if num is not None:
-            consts.append(Constant("number", tok, normalize_text(tok), float(num), (i, i + 1)))
+def _tokens_with_offsets(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    ms = list(_TOKEN.finditer(text))
+    return [m.group() for m in ms], [m.span() for m in ms]
+
+
+def parse_question(text: str, table: Table | None = None, max_constants: int = 12,
+                   max_span: int = 8) -> Question:
+    """Tokenise and extract constants (text constants need a table to match against).
+
+    When more than `max_constants` are found, the most useful are kept (numbers and dates written
+    in digits, then spans equal to a cell, spans inside a cell (longer first), ordinal words,
+    number words, column names); the kept ones are returned in question order.
+
+    >>> from nqa.table import table_from_rows
+    >>> t = table_from_rows(["Team", "Wins"], [["Boston Red Sox", "93"], ["New York Yankees", "87"]])
+    >>> [(c.kind, c.norm, c.number) for c in parse_question("Did the Red Sox win over 90 games?", t).constants]
+    [('text', 'red sox', None), ('number', '90', 90.0)]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a question is a str, not {type(text).__name__}")
+    tokens, offsets = _tokens_with_offsets(text)
+    consts = _number_constants(text, tokens, offsets)
     if table is not None:
-        consts.extend(_text_constants(tokens, table))
-    return Question(text, tokens, consts[:max_constants])
+        consts.extend(_text_constants(text, tokens, offsets, table, max_span))
+    seen: set[tuple] = set()
+    unique = []
+    for c in sorted(consts, key=lambda c: (_SOURCE_RANK[c.source], -(c.span[1] - c.span[0]), c.span[0])):
+        key = (c.kind, c.norm, c.number)
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    kept = sorted(unique[:max_constants], key=lambda c: (c.span[0], -(c.span[1] - c.span[0])))
+    return Question(text, tokens, kept, offsets)
 
 
-def _text_constants(tokens: list[str], table: Table, max_len: int = 6) -> list[Constant]:
-    cell_texts = {t for c in table.columns for t in c.text if t}
+def _surface(text: str, offsets: list[tuple[int, int]], i: int, j: int) -> str:
+    return text[offsets[i][0]:offsets[j - 1][1]]
+
+
+def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int]]) -> list[Constant]:
     out: list[Constant] = []
-    covered: set[int] = set()
     n = len(tokens)
-    for length in range(min(max_len, n), 0, -1):
-        for i in range(0, n - length + 1):
-            if covered & set(range(i, i + length)):
+    # Dates written out ('january 26, 1995', '26 jan 1995', 'march 1995'): their ordinal, so that
+    # comparisons with date columns work; the year inside still gives a plain number constant too.
+    i = 0
+    while i < n:
+        found = None
+        for length in (5, 4, 3, 2):
+            if i + length > n:
                 continue
-            norm = normalize_text(" ".join(tokens[i:i + length]))
-            if not norm or norm in _STOP:
-                continue
-            if norm in cell_texts:
-                out.append(Constant("text", " ".join(tokens[i:i + length]), norm, None, (i, i + length)))
-                covered |= set(range(i, i + length))
+            surface = _surface(text, offsets, i, i + length)
+            d = parse_date(surface)
+            if d is not None and d.month is not None and any(ch.isdigit() for ch in surface):
+                found = (length, surface, d)
+                break
+        if found:
+            length, surface, d = found
+            out.append(Constant("number", surface, normalize_text(surface), d.ordinal(), (i, i + length), "date"))
+            i += length
+        else:
+            i += 1
+    i = 0
+    while i < n:
+        tok, low = tokens[i], tokens[i].lower()
+        value, end, source = None, i + 1, "number"
+        if tok[:1].isdigit():
+            value = parse_number(tok)
+            if value is not None and end < n and tokens[end] == "%":
+                end += 1
+        elif low in ORDINAL_WORDS:
+            value, source = float(ORDINAL_WORDS[low]), "ordinal"
+        elif low in NUMBER_WORDS:
+            value, source = float(NUMBER_WORDS[low]), "word"
+            # 'twenty-one' / 'twenty one'
+            if low in _TENS:
+                k = end + (1 if end < n and tokens[end] == "-" else 0)
+                if k < n and tokens[k].lower() in NUMBER_WORDS and NUMBER_WORDS[tokens[k].lower()] < 10:
+                    value, end = value + NUMBER_WORDS[tokens[k].lower()], k + 1
+        if value is not None:
+            # '3 million', 'two hundred'
+            if end < n and tokens[end].lower() in _MULTIPLIERS and value < 1000:
+                value, end = value * _MULTIPLIERS[tokens[end].lower()], end + 1
+            surface = _surface(text, offsets, i, end)
+            norm = normalize_text(surface) if source == "number" else _number_norm(value)
+            out.append(Constant("number", surface, norm, float(value), (i, end), source))
+        i = end
     return out
 
 
-_STOP = {"the", "a", "an", "of", "in", "on", "what", "which", "who", "how", "many", "is", "was", "and", "or",
-         "to", "for", "at", "by", "did", "does", "name", "is", "are", "were", "that", "than", "with"}
+def _number_norm(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# matching against a table
+
+
+@dataclass
+class _ColumnIndex:
+    """The distinct normalised texts of one column, laid out for fast token-run search."""
+
+    codes: np.ndarray  # (rows,) index of each row's text in `uniques`
+    uniques: list[str]
+    blob: str  # "\n".join(" u ") over uniques: a token run occurs in a cell iff " run " is in its piece
+    starts: list[int]  # start offset of each piece in blob
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "_ColumnIndex":
+        import pandas as pd
+
+        codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+        uniques = [str(u) for u in uniques]
+        pieces = [f" {u} " for u in uniques]
+        starts, pos = [], 0
+        for p in pieces:
+            starts.append(pos)
+            pos += len(p) + 1
+        return cls(np.asarray(codes, dtype=np.int64), uniques, "\n".join(pieces), starts)
+
+    def contains(self, norm: str) -> np.ndarray:
+        """(uniques,) bool: contains_tokens(u, norm) for every distinct text u."""
+        hits = np.zeros(len(self.uniques), dtype=bool)
+        if not norm:
+            return hits
+        needle = f" {norm} "
+        pos = self.blob.find(needle)
+        while pos != -1:
+            k = bisect.bisect_right(self.starts, pos) - 1
+            hits[k] = True
+            nxt = self.starts[k + 1] if k + 1 < len(self.starts) else len(self.blob)
+            pos = self.blob.find(needle, nxt)
+        return hits
+
+    def any_contains(self, norm: str) -> bool:
+        return bool(norm) and f" {norm} " in self.blob
+
+
+@dataclass
+class _TableIndex:
+    columns: list[_ColumnIndex]
+    cells: frozenset[str]  # every distinct non-empty normalised cell text
+    column_names: frozenset[str]
+    blob: str  # every distinct cell text as " u ", newline-separated: one search answers "in any cell?"
+
+    def any_cell_contains(self, norm: str) -> bool:
+        return bool(norm) and f" {norm} " in self.blob
+
+
+def table_index(table: Table) -> _TableIndex:
+    """The table's text index, built once and kept on the table."""
+    idx = table._cache.get("question_index")
+    if idx is None:
+        cols = [_ColumnIndex.build(c.text) for c in table.columns]
+        cells = frozenset(u for c in cols for u in c.uniques if u)
+        names = frozenset(n for n in (normalize_text(c.name) for c in table.columns) if n)
+        blob = "\n".join(f" {u} " for u in cells)
+        idx = table._cache["question_index"] = _TableIndex(cols, cells, names, blob)
+    return idx
+
+
+def _text_constants(text: str, tokens: list[str], offsets: list[tuple[int, int]], table: Table,
+                    max_span: int) -> list[Constant]:
+    """Maximal question spans that equal a cell, occur inside a cell, or equal a column name."""
+    idx = table_index(table)
+    n = len(tokens)
+    words = [bool(re.match(r"\w", t)) for t in tokens]
+    lows = [t.lower() for t in tokens]
+    found: list[tuple[int, int, int, str, str]] = []  # (quality, i, j, norm, surface); quality 3 > 2 > 1
+    for i in range(n):
+        if not words[i]:
+            continue
+        for j in range(i + 1, min(n, i + max_span) + 1):
+            if not words[j - 1]:
+                continue
+            surface = _surface(text, offsets, i, j)
+            norm = normalize_text(surface)
+            in_cells = idx.any_cell_contains(norm)
+            if not in_cells and norm not in idx.column_names:
+                # No cell holds this run, so none holds a longer one; a column name may still be
+                # longer, so stop only when none starts with it either.
+                if not any(name.startswith(norm) for name in idx.column_names):
+                    break
+            span_words = [lows[k] for k in range(i, j) if words[k]]
+            if all(w in STOP_WORDS for w in span_words):
+                continue
+            if all(tokens[k][:1].isdigit() or not words[k] for k in range(i, j)):
+                continue  # all digits: the number constant covers it
+            if norm in idx.cells:
+                found.append((3, i, j, norm, surface))
+                continue
+            if lows[i] in STOP_WORDS or lows[j - 1] in STOP_WORDS:
+                continue
+            if in_cells:
+                found.append((2, i, j, norm, surface))
+            elif norm in idx.column_names:
+                found.append((1, i, j, norm, surface))
+    # Keep maximal spans: drop a span lying inside another found span of at least its quality.
+    kept = []
+    for q, i, j, norm, surface in found:
+        inside = any(q2 >= q and i2 <= i and j <= j2 and (i2, j2) != (i, j) for q2, i2, j2, _, _ in found)
+        if not inside:
+            source = {3: "cell", 2: "cell_part", 1: "column"}[q]
+            kept.append(Constant("text", surface, norm, None, (i, j), source))
+    return kept
 
 
 def match_matrix(question: Question, table: Table) -> np.ndarray:
-    """(constants, rows, cols) bool: cell i,j matches constant k (the filter_eq predicate)."""
+    """(constants, rows, cols) bool: cell i,j matches constant k (the filter_eq predicate).
+
+    number constant: `col.numbers == const.number`; text constant: `contains_tokens(col.text[i],
+    const.norm)`, computed once per distinct cell text.
+    """
     out = np.zeros((len(question.constants), table.n_rows, table.n_cols), dtype=bool)
+    if not question.constants or not table.n_rows:
+        return out
+    idx = table_index(table)
     for k, const in enumerate(question.constants):
         for j, col in enumerate(table.columns):
             if const.kind == "number":
-                out[k, :, j] = col.numbers == const.number
+                if const.number is not None:
+                    out[k, :, j] = col.numbers == const.number
             else:
-                out[k, :, j] = [contains_tokens(t, const.norm) for t in col.text]
+                ci = idx.columns[j]
+                out[k, :, j] = ci.contains(const.norm)[ci.codes]
     return out
 
 
@@ -107,4 +319,24 @@ def column_match(question: Question, table: Table) -> np.ndarray:
         toks = normalize_text(col.name).split()
         if toks:
             out[j] = sum(t in q for t in toks) / len(toks)
+    return out
+
+
+COLUMN_FEATURES = ("name_token_share", "name_in_question", "cell_matches_text", "cell_matches_number")
+
+
+def column_features(question: Question, table: Table, matches: np.ndarray | None = None) -> np.ndarray:
+    """(cols, 4) float32 features per column, named by COLUMN_FEATURES: the share of the column
+    name's tokens found in the question, whether the whole name occurs in it, and whether any cell
+    matches a text constant / a number constant. `matches` reuses a computed match_matrix."""
+    m = match_matrix(question, table) if matches is None else matches
+    out = np.zeros((table.n_cols, len(COLUMN_FEATURES)), dtype=np.float32)
+    out[:, 0] = column_match(question, table)
+    qnorm = normalize_text(question.text)
+    kinds = np.array([c.kind == "text" for c in question.constants], dtype=bool)
+    for j, col in enumerate(table.columns):
+        out[j, 1] = float(contains_tokens(qnorm, normalize_text(col.name)))
+        if len(kinds):
+            out[j, 2] = float(m[kinds, :, j].any()) if kinds.any() else 0.0
+            out[j, 3] = float(m[~kinds, :, j].any()) if (~kinds).any() else 0.0
     return out

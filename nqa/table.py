@@ -196,7 +196,7 @@ _D = r"(?P<d>\d{1,2})(?:st|nd|rd|th)?"
 _Y = r"(?P<y>\d{4})"
 _DASH = r"\s*[-–—/]\s*"
 _DATE_PATTERNS = [re.compile(p) for p in (
-    rf"^{_Y}-(?P<m>\d{{1,2}})-{_D}$",                               # 1995-01-26
+    rf"^{_Y}-(?P<m>\d{{1,2}})-(?P<d>\d{{1,2}})(?:[t ]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:z|[+-]\d{{2}}:?\d{{2}})?)?$",  # 1995-01-26(T10:00)
     rf"^{_Y}[/.](?P<m>\d{{1,2}})[/.]{_D}$",                         # 1995/01/26
     rf"^{_M}\s+{_D}(?:{_DASH}\d{{1,2}})?,?\s+{_Y}$",                # January 26, 1995; Jan 26–28, 1995
     rf"^{_D}(?:{_DASH}\d{{1,2}})?\s+(?:of\s+)?{_M},?\s+{_Y}$",      # 26 Jan 1995; 26th of January, 1995
@@ -266,6 +266,15 @@ def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str]) ->
     return "text"
 
 
+def cell_number(raw: str, date: Date | None) -> float:
+    """A cell's number (NaN if none). A cell that reads as a date with a month is a date, not the
+    number it starts with: '26 Jan 1995' is not 26 and '1995-01-26' is not 1995."""
+    if date is not None and date.month is not None:
+        return math.nan
+    x = parse_number(raw)
+    return math.nan if x is None else x
+
+
 def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | None = None) -> Column:
     """Type and normalise one column. Each distinct cell text is parsed once (tables repeat values a
     lot), so this stays fast on 100k-row columns. `numbers` overrides the parsed numbers (a numeric
@@ -274,14 +283,14 @@ def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | 
 
     codes, uniques = pd.factorize(np.asarray(raw, dtype=object), use_na_sentinel=False)
     uniques = list(uniques)
+    u_date = np.empty(max(len(uniques), 1), dtype=object)
+    u_date[: len(uniques)] = [parse_date(u) for u in uniques]
     if numbers is None:
-        u_num = np.array([math.nan if (x := parse_number(u)) is None else x for u in uniques], dtype=np.float64)
+        u_num = np.array([cell_number(u, d) for u, d in zip(uniques, u_date)], dtype=np.float64)
         numbers = u_num[codes] if len(raw) else np.zeros(0)
     else:
         numbers = np.asarray(numbers, dtype=np.float64)
     u_text = np.array([normalize_text(u) for u in uniques] or [""], dtype=object)
-    u_date = np.empty(max(len(uniques), 1), dtype=object)
-    u_date[: len(uniques)] = [parse_date(u) for u in uniques]
     text = u_text[codes].tolist() if len(raw) else []
     dates = u_date[codes].tolist() if len(raw) else []
     return Column(name=name, raw_name=raw_name, raw=list(raw), text=text, numbers=numbers, dates=dates,
