@@ -87,28 +87,32 @@ def table_frame(table: Table):
     return df
 
 
+def cell_styles(n_rows: int, n_cols: int, cells=(), rows=()) -> list[list[str]]:
+    """CSS per cell: `rows` tinted, `cells` (row, col; col -1 = the whole row) marked as the answer."""
+    styles = [["" for _ in range(n_cols)] for _ in range(n_rows)]
+    for r in rows:
+        styles[r] = [ROW_COLOR] * n_cols
+    for r, c in cells:
+        if c < 0:
+            styles[r] = [ANSWER_COLOR] * n_cols
+        else:
+            styles[r][c] = ANSWER_COLOR
+    return styles
+
+
 def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int] = ()):
-    """The table with `rows` tinted and `cells` (row, col; col -1 = whole row) marked as the answer.
+    """The table with `rows` tinted and `cells` marked as the answer (see `cell_styles`).
 
     Returns a pandas Styler, or a plain DataFrame of only the marked rows when the table is too big
     to style cell by cell.
     """
-    df = table_frame(table)
-    marked_rows = sorted({r for r, _ in cells} | set(rows))
-    if df.size > MAX_STYLED_CELLS:
-        df = df.iloc[marked_rows] if marked_rows else df.head(50)
-        return df
-    styles = [["" for _ in range(df.shape[1])] for _ in range(df.shape[0])]
-    for r in rows:
-        styles[r] = [ROW_COLOR] * df.shape[1]
-    for r, c in cells:
-        if c < 0:
-            styles[r] = [ANSWER_COLOR] * df.shape[1]
-        else:
-            styles[r][c] = ANSWER_COLOR
     import pandas as pd
 
-    style_frame = pd.DataFrame(styles, index=df.index, columns=df.columns)
+    df = table_frame(table)
+    if df.size > MAX_STYLED_CELLS:
+        marked_rows = sorted({r for r, _ in cells} | set(rows))
+        return df.iloc[marked_rows] if marked_rows else df.head(50)
+    style_frame = pd.DataFrame(cell_styles(*df.shape, cells, rows), index=df.index, columns=df.columns)
     return df.style.apply(lambda _: style_frame, axis=None)
 
 

@@ -1,0 +1,62 @@
+"""The app's view helpers (nqa.explain): samples, upload limits, highlighting, chart data."""
+import pytest
+
+from nqa import TableError, load_table
+from nqa.explain import (
+    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, highlighted, read_upload, samples, step_label, top_probs,
+)
+
+
+def test_every_sample_table_loads_and_its_questions_mention_real_columns():
+    found = samples()
+    assert {s.name for s in found} >= {"olympics", "planets", "films", "cities", "football"}
+    for s in found:
+        t = load_table(s.path)
+        assert t.n_rows >= 8 and t.n_cols >= 5
+        assert len(s.questions) == 3
+
+
+def test_sample_cells_are_typed():
+    kinds = {s.name: {c.name: c.kind for c in load_table(s.path).columns} for s in samples()}
+    assert kinds["olympics"]["Gold"] == "number"
+    assert kinds["films"]["Worldwide gross"] == "number"  # "$2,923,706,026"
+    assert kinds["football"]["Date"] == "date"  # "August 12, 2023"
+    assert kinds["planets"]["Diameter (km)"] == "number"  # "142,984"
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not a text/CSV file"),
+    (b"\x00\x01\x02\x03binary\x00\x00" * 50, "not a text/CSV file"),
+    (b"a,b\n", "no rows"),
+])
+def test_bad_uploads_raise_table_errors_with_a_reason(data, message):
+    with pytest.raises(TableError, match=message):
+        read_upload(data, "upload.csv")
+
+
+def test_upload_limits():
+    big = b"x\n" + b"1\n" * (MAX_ROWS + 1)
+    with pytest.raises(TableError, match="limit"):
+        read_upload(big, "big.csv")
+    with pytest.raises(TableError, match="larger than the limit"):
+        read_upload(b"x\n" + b"1234567\n" * 200_000, "huge.csv", max_mb=1)
+    t = read_upload("name,age\nAnn,30\nBo,41\n".encode("utf-16"), "utf16.csv")
+    assert t.column_names == ["name", "age"] and t.n_rows == 2
+
+
+def test_highlighting_marks_answer_cells_and_selected_rows():
+    styles = cell_styles(3, 2, cells=[(1, 0)], rows=[1, 2])
+    assert styles[0] == ["", ""]
+    assert styles[1] == [ANSWER_COLOR, ROW_COLOR]
+    assert styles[2] == [ROW_COLOR, ROW_COLOR]
+    assert cell_styles(2, 2, cells=[(0, -1)])[0] == [ANSWER_COLOR, ANSWER_COLOR]  # count: whole rows
+    t = read_upload(b"name,age\nAnn,30\nBo,41\nCy,25\n", "t.csv")
+    html = highlighted(t, cells=[(1, 0)], rows=[1, 2]).to_html()
+    assert "T_" in html and ANSWER_COLOR.split(";")[0] in html and ">Bo<" in html
+
+
+def test_chart_data_and_labels():
+    df = top_probs({"count": 0.1, "argmax": 0.7, "print": 0.15, "sum": 0.05}, k=3)
+    assert list(df.index) == ["argmax", "print", "count"]
+    assert step_label(0, 1).startswith("Step 1 · selects") and "answer" in step_label(1, 1)
