@@ -105,3 +105,202 @@ def exact_terminal(op: str, s: np.ndarray, values: np.ndarray | None, raw: list[
     v = values[valued]
     x = float({"sum": np.sum, "avg": np.mean, "max": np.max, "min": np.min}[op](v))
     return [format_number(x)], x, valued.tolist()
+
+
+# =============================================================================================
+# Soft ops (torch, training). Batched over B examples padded to R rows, C columns, K constants.
+#
+#   s          (B, R)     row selection in [0, 1], 0 on padded rows
+#   values     (B, R, C)  float64 Column.values with NaN replaced by 0 (valid says which are real)
+#   valid      (B, R, C)  bool, the cell has a value (non-NaN)
+#   nonempty   (B, R, C)  bool, the cell's normalised text is non-empty (mfe ignores empty cells)
+#   groups     (B, R, C)  long, index of the first row of the column with the same normalised text
+#   match      (B, K, R, C) float, nqa.question.match_matrix (filter_eq's predicate)
+#
+# Every op runs for all columns (and constants) at once; `soft_select_step` mixes them with the
+# op / column / constant attention. At one-hot attention each equals its exact twin above
+# (tests/test_ops.py checks every op on random tables). Nothing here builds an R x R tensor: the
+# superlatives sort once per column and use a cumulative product, O(R log R).
+# =============================================================================================
+
+import torch  # noqa: E402  (the exact section above stays numpy-only)
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+from nqa.program import SELECT_OPS, TERMINAL_OPS  # noqa: E402
+
+
+@_dataclass
+class SoftTable:
+    """The table side of a padded batch, as the soft ops read it (built by nqa.features.collate)."""
+
+    values: torch.Tensor  # (B, R, C) float64, 0 where not valid
+    valid: torch.Tensor  # (B, R, C) bool
+    nonempty: torch.Tensor  # (B, R, C) bool
+    groups: torch.Tensor  # (B, R, C) long in [0, R)
+    row_mask: torch.Tensor  # (B, R) bool, real rows
+    match: torch.Tensor  # (B, K, R, C) float
+    const_number: torch.Tensor  # (B, K) float64, the constant's number (0 for text constants)
+    const_is_number: torch.Tensor  # (B, K) bool
+    const_is_text: torch.Tensor  # (B, K) bool
+
+    def to(self, device) -> "SoftTable":
+        return SoftTable(**{k: v.to(device) for k, v in self.__dict__.items()})
+
+
+def _exclusive_cumprod(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """out_i = Π_{j<i} x_j along dim (1 at i = 0)."""
+    ones = torch.ones_like(x.narrow(dim, 0, 1))
+    return torch.cumprod(torch.cat([ones, x.narrow(dim, 0, x.shape[dim] - 1)], dim=dim), dim=dim)
+
+
+def soft_reset(row_mask: torch.Tensor) -> torch.Tensor:
+    """(B, R) -> (B, R): all real rows."""
+    return row_mask.float()
+
+
+def soft_filter_eq(s: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
+    """s (B, R), match (B, K, R, C) -> (B, K, R, C) = s · match."""
+    return s[:, None, :, None] * match
+
+
+def soft_filter_any(s: torch.Tensor, match: torch.Tensor, const_is_text: torch.Tensor) -> torch.Tensor:
+    """-> (B, R, C) = s · max over text constants of match (no text constant: no row)."""
+    B, K, R, C = match.shape
+    if K == 0:
+        return s.new_zeros(B, R, C)
+    m = (match * const_is_text[:, :, None, None].to(match.dtype)).amax(dim=1)
+    return s[:, :, None] * m
+
+
+_SOFT_COMPARE = {
+    "filter_gt": torch.gt, "filter_ge": torch.ge, "filter_lt": torch.lt, "filter_le": torch.le,
+}
+
+
+def soft_compare(op: str, s: torch.Tensor, t: SoftTable) -> torch.Tensor:
+    """-> (B, K, R, C) = s · [value op constant]; invalid cells and text constants never pass."""
+    ind = _SOFT_COMPARE[op](t.values[:, None], t.const_number[:, :, None, None])
+    ind = ind & t.valid[:, None] & t.const_is_number[:, :, None, None]
+    return s[:, None, :, None] * ind.to(s.dtype)
+
+
+def soft_argmax(s: torch.Tensor, values: torch.Tensor, valid: torch.Tensor, largest: bool = True) -> torch.Tensor:
+    """s (B, R), values/valid (B, R, C) -> (B, R, C): w_i · Π_{j: v_j > v_i} (1 − w_j), w = s · valid.
+
+    Ties are all kept (a row is suppressed only by strictly better rows). Sort once per column, then
+    an exclusive cumulative product in sorted order, read at the start of each tie group.
+    """
+    w = s[:, :, None] * valid.to(s.dtype)  # (B, R, C)
+    key = values if largest else -values
+    key = key.masked_fill(~valid, float("-inf"))
+    key_sorted, order = key.sort(dim=1, descending=True, stable=True)
+    w_sorted = w.gather(1, order)
+    before = _exclusive_cumprod(1 - w_sorted, dim=1)  # Π over rows earlier in sorted order
+    R = key.shape[1]
+    pos = torch.arange(R, device=s.device)[None, :, None].expand_as(key_sorted)
+    new_group = torch.ones_like(key_sorted, dtype=torch.bool)
+    new_group[:, 1:] = key_sorted[:, 1:] != key_sorted[:, :-1]
+    start = torch.where(new_group, pos, torch.zeros_like(pos)).cummax(dim=1).values  # tie group start
+    out_sorted = w_sorted * before.gather(1, start)
+    return torch.zeros_like(w).scatter(1, order, out_sorted)
+
+
+def soft_first(s: torch.Tensor, last: bool = False) -> torch.Tensor:
+    """s (B, R, ...) -> s_i · Π_{j<i} (1 − s_j) along rows (last: j > i)."""
+    if last:
+        return soft_first(s.flip(1)).flip(1)
+    return s * _exclusive_cumprod(1 - s, dim=1)
+
+
+def soft_shift(s: torch.Tensor, direction: int, row_mask: torch.Tensor) -> torch.Tensor:
+    """previous (direction −1): out_i = s_{i+1}; next (+1): out_i = s_{i−1}; not circular. (B, R)."""
+    out = torch.zeros_like(s)
+    if s.shape[1] > 1:
+        if direction < 0:
+            out[:, :-1] = s[:, 1:]
+        else:
+            out[:, 1:] = s[:, :-1]
+    return out * row_mask.to(s.dtype)
+
+
+def soft_mfe(s: torch.Tensor, groups: torch.Tensor, nonempty: torch.Tensor) -> torch.Tensor:
+    """-> (B, R, C): the rows of s holding the most frequent (soft count) non-empty value of each column.
+
+    count_g = Σ_{i in g} s_i. Ties between values go to the one whose first selected row comes first
+    (the exact rule), so the sort key is count · (R + 1) − first_row: equal within a group, distinct
+    between groups. The key carries no gradient; the gradient flows through s in soft_argmax.
+    """
+    B, R, C = groups.shape
+    w = s[:, :, None] * nonempty.to(s.dtype)  # (B, R, C)
+    counts = torch.zeros_like(w).scatter_add(1, groups, w)  # (B, R(groups), C)
+    pos = torch.arange(R, device=s.device)[None, :, None].expand(B, R, C)
+    chosen = torch.where(w > 0.5, pos, torch.full_like(pos, R))
+    first = torch.full_like(pos, R).scatter_reduce(1, groups, chosen, reduce="amin", include_self=True)
+    key = counts.detach().to(torch.float64).gather(1, groups) * (R + 1) - first.gather(1, groups).to(torch.float64)
+    return soft_argmax(s, key, nonempty & (w > 0), largest=True)
+
+
+def soft_select_all(s: torch.Tensor, t: SoftTable) -> dict[str, torch.Tensor]:
+    """Every selection op on s: (B, R) for ops without a column, (B, R, C) with a column,
+    (B, K, R, C) with a column and a constant."""
+    values_valid = (t.values, t.valid)
+    return {
+        "reset": soft_reset(t.row_mask).expand_as(s),
+        "filter_eq": soft_filter_eq(s, t.match),
+        "filter_any": soft_filter_any(s, t.match, t.const_is_text),
+        "filter_gt": soft_compare("filter_gt", s, t),
+        "filter_ge": soft_compare("filter_ge", s, t),
+        "filter_lt": soft_compare("filter_lt", s, t),
+        "filter_le": soft_compare("filter_le", s, t),
+        "argmax": soft_argmax(s, *values_valid, largest=True),
+        "argmin": soft_argmax(s, *values_valid, largest=False),
+        "first": soft_first(s),
+        "last": soft_first(s, last=True),
+        "previous": soft_shift(s, -1, t.row_mask),
+        "next": soft_shift(s, +1, t.row_mask),
+        "mfe": soft_mfe(s, t.groups, t.nonempty),
+    }
+
+
+def soft_select_step(s: torch.Tensor, t: SoftTable, op_w: torch.Tensor, col_w: torch.Tensor,
+                     const_w: torch.Tensor) -> torch.Tensor:
+    """One soft selection step: every op's result mixed by the attention.
+
+    s (B, R), op_w (B, len(SELECT_OPS)), col_w (B, C), const_w (B, K) -> (B, R).
+    """
+    outs = soft_select_all(s, t)
+    new = torch.zeros_like(s)
+    for o, name in enumerate(SELECT_OPS):
+        x = outs[name]
+        if x.dim() == 4:  # (B, K, R, C): mix constants and columns
+            x = torch.einsum("bkrc,bk,bc->br", x, const_w, col_w)
+        elif x.dim() == 3:  # (B, R, C)
+            x = torch.einsum("brc,bc->br", x, col_w)
+        new = new + op_w[:, o:o + 1] * x
+    return new
+
+
+def soft_terminal_scalars(s: torch.Tensor, t: SoftTable) -> torch.Tensor:
+    """The numeric terminal ops for every column: (B, len(TERMINAL_OPS) - 1, C) in TERMINAL_OPS order
+    without print (count is the same for every column). Empty cases give 0."""
+    v = t.values.to(s.dtype)  # (B, R, C)
+    valid = t.valid.to(s.dtype)
+    w = s[:, :, None] * valid  # (B, R, C)
+    count = s.sum(1, keepdim=True).expand(-1, v.shape[2])  # (B, C)
+    total = (w * v).sum(1)
+    n_valued = w.sum(1)
+    avg = total / n_valued.clamp_min(1e-6)
+    amax = soft_argmax(s, t.values, t.valid, largest=True)
+    amin = soft_argmax(s, t.values, t.valid, largest=False)
+    vmax = (amax * v).sum(1) / amax.sum(1).clamp_min(1e-6)
+    vmin = (amin * v).sum(1) / amin.sum(1).clamp_min(1e-6)
+    first = soft_first(w)
+    last = soft_first(w, last=True)
+    diff = ((first * v).sum(1) - (last * v).sum(1)).abs()
+    by_op = {"count": count, "sum": total, "avg": avg, "max": vmax, "min": vmin, "difference": diff}
+    return torch.stack([by_op[op] for op in TERMINAL_OPS if op != "print"], dim=1)
+
+
+def soft_lookup(s: torch.Tensor, col_w: torch.Tensor) -> torch.Tensor:
+    """print: lookup (B, R, C) = s_i · α_col(j)."""
+    return s[:, :, None] * col_w[:, None, :]
