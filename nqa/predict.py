@@ -1,0 +1,199 @@
+"""`nqa predict`: answer a WTQ-format examples file, in the official evaluator's prediction format.
+
+    nqa predict --examples test.tsv --tables-root WTQ_ROOT --out pred.tsv [--sql-out sql.jsonl]
+
+One line per example, in input order: `id<TAB>item1<TAB>item2...` (items TSV-escaped: newline
+\\n, backslash \\\\, pipe \\p); an example whose table cannot be read, or whose program gives no
+answer, gets its id alone (counted wrong, never dropped). Fast path: each table is read once, the
+questions are decoded in batches, and the answer is the most probable decoded program among the
+top-k whose exact execution gives a non-empty answer (the rule `TableQA` uses).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nqa.program import Program
+
+
+class PredictError(ValueError):
+    """Bad input to `nqa predict` (missing file, malformed examples TSV)."""
+
+
+@dataclass
+class PredExample:
+    id: str
+    question: str
+    context: str
+
+
+def _unescape(s: str) -> str:
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s):
+            out.append({"n": "\n", "p": "|", "\\": "\\"}.get(s[i + 1], "\\" + s[i + 1]))
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def escape_item(s: str) -> str:
+    """An answer item in the official prediction TSV (tabs become spaces: they would split items)."""
+    return s.replace("\\", "\\\\").replace("\n", "\\n").replace("|", "\\p").replace("\t", " ")
+
+
+def read_examples(path: str | os.PathLike) -> list[PredExample]:
+    """id, utterance, context from a WTQ examples TSV (targetValue, if present, is ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PredictError(f"{p}: no such examples file")
+    with open(p, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        need = ("id", "utterance", "context")
+        if not all(h in header for h in need):
+            raise PredictError(f"{p}: the header must have columns {need}, got {header}")
+        col = {h: i for i, h in enumerate(header)}
+        out = []
+        for n, line in enumerate(f, start=2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < len(header) - (1 if "targetValue" in col else 0):
+                raise PredictError(f"{p}:{n}: expected {len(header)} tab-separated fields, got {len(parts)}")
+            out.append(PredExample(parts[col["id"]], _unescape(parts[col["utterance"]]), parts[col["context"]]))
+    return out
+
+
+def _load_table(path: Path):
+    try:
+        from nqa import wtq
+
+        if hasattr(wtq, "load_wtq_table"):
+            return wtq.load_wtq_table(str(path))
+    except ImportError:
+        pass
+    from nqa.table_io import read_table
+
+    return read_table(path)
+
+
+def load_model(model_dir: str | None):
+    """The model: `model_dir`, else the shipped one (nqa/checkpoints), through TableQA's loader."""
+    from nqa.api import TableQA
+
+    return TableQA.from_pretrained(model_dir).model
+
+
+def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Program]]:
+    """Top-k programs per example (most probable first)."""
+    import torch
+
+    with torch.inference_mode():
+        if hasattr(model, "decode_batch"):
+            return model.decode_batch(tables, questions, k=k)
+        return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]
+
+
+def choose(programs: list[Program], table, question):
+    """Execution-guided choice: the first program (by probability) that runs and answers something;
+    else the first that runs. Returns (program, Execution) or (None, None)."""
+    from nqa.executor import ProgramError, execute
+    from nqa.question import match_matrix
+
+    match = match_matrix(question, table)
+    fallback = (None, None)
+    for p in programs:
+        try:
+            ex = execute(p, table, question, match)
+        except ProgramError:
+            continue
+        if ex.values:
+            return p, ex
+        if fallback[0] is None:
+            fallback = (p, ex)
+    return fallback
+
+
+def predict(examples: list[PredExample], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
+            progress: bool = True) -> list[tuple[str, list[str], object, object, object]]:
+    """(id, answer items, table, question, program) per example, in input order."""
+    from tqdm import tqdm
+
+    from nqa.question import parse_question
+
+    by_table: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_table.setdefault(ex.context, []).append(i)
+    results: list = [None] * len(examples)
+    pending: list[tuple[int, object, object]] = []  # (index, table, question)
+
+    def flush() -> None:
+        if not pending:
+            return
+        beams = decode_batch(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k)
+        for (i, t, q), beam in zip(pending, beams):
+            prog, ex = choose(beam, t, q)
+            results[i] = (examples[i].id, ex.values if ex is not None else [], t, q, prog)
+        pending.clear()
+
+    bar = tqdm(total=len(examples), desc="predict", disable=not progress, mininterval=5)
+    for ctx, idxs in by_table.items():
+        try:
+            table = _load_table(tables_root / ctx)
+            if table.n_rows == 0:
+                raise ValueError("no rows")
+        except (ValueError, OSError):
+            for i in idxs:
+                results[i] = (examples[i].id, [], None, None, None)
+            bar.update(len(idxs))
+            continue
+        for i in idxs:
+            pending.append((i, table, parse_question(examples[i].question, table)))
+            if len(pending) >= batch_size:
+                n = len(pending)
+                flush()
+                bar.update(n)
+        # keep batching across tables: one table rarely fills a batch
+    n = len(pending)
+    flush()
+    bar.update(n)
+    bar.close()
+    return results
+
+
+def cli_predict(args) -> int:
+    t0 = time.time()
+    examples = read_examples(args.examples)
+    root = Path(args.tables_root)
+    if not root.is_dir():
+        raise PredictError(f"{root}: the tables root is not a directory")
+    model = load_model(getattr(args, "model", None))
+    results = predict(examples, root, model, batch_size=getattr(args, "batch_size", 64) or 64,
+                      progress=sys.stderr.isatty())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for ex_id, values, *_ in results:
+            f.write("\t".join([ex_id] + [escape_item(v) for v in values]) + "\n")
+    os.replace(tmp, out)
+    if getattr(args, "sql_out", None):
+        from nqa.sql import sql_record
+
+        sql_path = Path(args.sql_out)
+        sql_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(sql_path, "w", encoding="utf-8") as f:
+            for ex_id, values, table, question, program in results:
+                if program is None:
+                    rec = {"id": ex_id, "answer": values, "sql": None, "setup_sql": None}
+                else:
+                    rec = sql_record(ex_id, table, program, values)
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    answered = sum(1 for r in results if r[1])
+    print(f"predicted {len(results)} examples ({answered} with an answer) in {time.time() - t0:.1f}s -> {out}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,604 @@
+"""Train the Neural Programmer on WikiTableQuestions. One flat file, nanoGPT style.
+
+    python -m training.train [training/configs/wtq.json] [--key=value ...]
+    torchrun --nproc_per_node=2 -m training.train training/configs/wtq.json --out_dir=runs/ddp
+    nqa train ...            (same arguments)
+
+What it does, in order:
+  1. data: WTQ examples + tables, the offline searched programs (training/search.py, cached), each
+     re-validated against the current executor; everything that does not change between steps
+     (parsed questions, match features, FROZEN encoder outputs) is computed once.
+  2. loss = mml_weight · marginal likelihood of the searched programs (−logsumexp of their log-probs)
+     + answer_weight · the model's weak-supervision answer loss (with its ponder cost).
+  3. periodic dev evaluation by the official WTQ rules on decoded programs run by the exact executor;
+     the best dev checkpoint is kept (save_pretrained format), plus a resumable state after every
+     eval (model, optimizer, RNG states, position in the epoch; one safetensors file, written
+     atomically), a metrics CSV and a learning-curve plot.
+
+Distributed: a launch by torchrun is detected from RANK; gloo on CPU, NCCL on GPU; batches are dealt
+round-robin to the ranks, only rank 0 logs and writes, seeds are offset per rank, the model is
+unwrapped from DDP to save, the process group is destroyed at the end.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value."""
+
+
+@dataclass
+class TrainConfig:
+    # data
+    wtq_root: str = ""  # "" = NQA_WTQ_ROOT or ../shared/datasets/wikitablequestions
+    train_split: str = "random-split-1-train"
+    dev_split: str = "random-split-1-dev"  # the only split used for model selection
+    search_split: str = "training"  # the searched file whose ids cover train_split (train+dev of split 1)
+    search_steps: int = 3
+    search_candidates: int = 48
+    mml_candidates: int = 16  # the best-ranked searched programs used in the MML loss
+    limit_train: int = 0  # 0 = all; small values for tests
+    limit_dev: int = 0
+    max_train_rows: int = 0  # skip training tables with more rows (0 = keep all); speed lever on CPU
+    # model: overrides of nqa.programmer.ProgrammerConfig, as --model.key=value
+    model: dict = field(default_factory=dict)
+    init_from: str = ""  # a save_pretrained directory to start from
+    # optimisation
+    batch_size: int = 32  # global: split across ranks
+    lr: float = 2e-3
+    min_lr: float = 2e-4  # cosine decay floor
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    epochs: int = 6
+    max_steps: int = 0  # 0 = epochs × batches per epoch
+    mml_weight: float = 1.0
+    answer_weight: float = 0.2  # weak-supervision answer loss (with ponder cost); also the only loss
+    # for examples where search found nothing
+    # evaluation / logging / checkpoints
+    eval_every: int = 400  # optimizer steps
+    eval_beam: int = 4  # dev decoding: best program among the top-k that executes to a non-empty answer
+    log_every: int = 20
+    out_dir: str = "runs/train"
+    resume: bool = True  # continue from out_dir/state.safetensors when present
+    stop_after: int = 0  # stop (as if killed) after this many steps of this run; tests use it
+    seed: int = 1337
+    device: str = "auto"  # auto: CUDA when available
+    threads: int = 0  # torch threads per process (0: leave as is)
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration: file presets + --key=value overrides, type-checked
+
+
+def _coerce(key: str, value: str, default):
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"--{key}: expected a boolean, got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"--{key}: expected an integer, got {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"--{key}: expected a number, got {value!r}") from None
+    return value
+
+
+def _model_field_types() -> dict:
+    from nqa.programmer import ProgrammerConfig
+
+    return {f.name: f for f in dataclasses.fields(ProgrammerConfig)}
+
+
+def _coerce_model(key: str, value):
+    fields = _model_field_types()
+    if key not in fields:
+        raise ConfigError(f"unknown model key {key!r}; known: {sorted(fields)}")
+    f = fields[key]
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if isinstance(value, str) and default is not None and not isinstance(default, str):
+        return _coerce(f"model.{key}", value, default)
+    return value
+
+
+def parse_config(argv: list[str]) -> TrainConfig:
+    """Presets (a .json file, first) then --key=value overrides; unknown keys are an error."""
+    cfg = TrainConfig()
+    names = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for arg in argv:
+        if not arg.startswith("--"):
+            path = Path(arg)
+            if not path.is_file():
+                raise ConfigError(f"{arg}: no such config file")
+            data = json.loads(path.read_text())
+            for k, v in data.items():
+                if k == "model":
+                    cfg.model.update({mk: _coerce_model(mk, mv) for mk, mv in v.items()})
+                    continue
+                if k not in names:
+                    raise ConfigError(f"{arg}: unknown key {k!r}")
+                default = getattr(TrainConfig(), k)
+                if default is not None and not isinstance(v, type(default)) and not (
+                        isinstance(default, float) and isinstance(v, int)):
+                    raise ConfigError(f"{arg}: {k} should be {type(default).__name__}, got {v!r}")
+                setattr(cfg, k, float(v) if isinstance(default, float) else v)
+            continue
+        if "=" not in arg:
+            raise ConfigError(f"{arg}: overrides are --key=value")
+        key, value = arg[2:].split("=", 1)
+        if key.startswith("model."):
+            cfg.model[key[6:]] = _coerce_model(key[6:], value)
+            continue
+        if key not in names or key == "model":
+            raise ConfigError(f"unknown config key {key!r}; known: {sorted(names)}")
+        setattr(cfg, key, _coerce(key, value, getattr(TrainConfig(), key)))
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass
+class Item:
+    """One example, with everything that does not change during training."""
+
+    id: str
+    answers: tuple[str, ...]
+    table: object  # nqa.table.Table
+    question: object  # nqa.question.Question
+    programs: list  # searched programs (nqa.program.Program), best first; [] when none
+    features: object = None  # the model's cached per-example input (see the adapter below)
+
+
+def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, max_rows: int = 0,
+               progress: bool = False) -> list[Item]:
+    from nqa.question import parse_question
+    from training.data import default_wtq_root, load_wtq_table, read_examples
+    from training.search import SearchConfig, revalidate, run_search, to_program
+
+    root = Path(cfg.wtq_root) if cfg.wtq_root else default_wtq_root()
+    examples = read_examples(root / "data" / f"{split}.tsv")
+    if limit:
+        examples = examples[:limit]
+    searched: dict = {}
+    if with_programs:
+        scfg = SearchConfig(max_steps=cfg.search_steps, max_candidates=cfg.search_candidates)
+        search_file = root / "data" / f"{cfg.search_split}.tsv"
+        searched = run_search(search_file, root, scfg, workers=2 if not limit else 1, progress=progress,
+                              limit=None)
+    items = []
+    for ex in examples:
+        try:
+            table = load_wtq_table(str(root / ex.context))
+        except ValueError:
+            table = None
+        if table is None or table.n_rows == 0:
+            if not with_programs:  # never dropped from evaluation: counted as wrong
+                items.append(Item(ex.id, ex.answers, None, None, []))
+            continue
+        if max_rows and with_programs and table.n_rows > max_rows:
+            continue
+        q = parse_question(ex.question, table)
+        progs = []
+        if with_programs and ex.id in searched:
+            progs = [to_program(p, table, q) for p in
+                     revalidate(searched[ex.id], table, q, ex.answers)[: cfg.mml_candidates]]
+        items.append(Item(ex.id, ex.answers, table, q, progs))
+    return items
+
+
+def make_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of similar table size (less padding), in a shuffled order fixed by (seed, epoch)."""
+    rng = np.random.default_rng(seed * 1000 + epoch)
+    order = rng.permutation(len(items))
+    chunk = batch_size * 50  # sort by size within chunks: buckets without a fixed order
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: (items[i].table.n_rows, items[i].table.n_cols))
+        batches += [list(map(int, part[i:i + batch_size])) for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# the model adapter: the only place that knows nqa.programmer's training API
+
+
+def build_model(cfg: TrainConfig):
+    from nqa.programmer import NeuralProgrammer, ProgrammerConfig
+
+    if cfg.init_from:
+        from nqa.api import TableQA
+
+        return TableQA.from_pretrained(cfg.init_from).model.train()
+    return NeuralProgrammer(ProgrammerConfig(**cfg.model))
+
+
+def precompute(model, items: list[Item], batch_size: int = 64, progress: bool = False) -> None:
+    """Per-example inputs that do not change: features and frozen encoder outputs."""
+    raise NotImplementedError
+
+
+def batch_loss(model, items: list[Item], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    raise NotImplementedError
+
+
+def decode(model, items: list[Item], k: int) -> list[list]:
+    raise NotImplementedError
+
+
+class LossModule(torch.nn.Module):
+    """Wraps the model so DDP sees the whole loss as forward() (and syncs its gradients)."""
+
+    def __init__(self, model, cfg: TrainConfig):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+
+    def forward(self, items: list[Item]):
+        return batch_loss(self.model, items, self.cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation by the official rules, with the exact executor
+
+
+def predict_items(model, items: list[Item], beam: int) -> list[list[str]]:
+    """The answer items for each example: the most probable decoded program (among the top `beam`)
+    whose exact execution gives a non-empty answer."""
+    from nqa.executor import ProgramError, execute
+
+    out: dict[int, list[str]] = {i: [] for i in range(len(items))}
+    ok = [i for i, it in enumerate(items) if it.table is not None]
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(ok), 64):
+            idx = ok[start:start + 64]
+            part = [items[i] for i in idx]
+            for i, it, progs in zip(idx, part, decode(model, part, beam)):
+                values: list[str] = []
+                for p in progs:
+                    try:
+                        values = execute(p, it.table, it.question).values
+                    except ProgramError:
+                        continue
+                    if values:
+                        break
+                out[i] = values
+    model.train()
+    return [out[i] for i in range(len(items))]
+
+
+def evaluate(model, items: list[Item], beam: int) -> tuple[int, int]:
+    from training.data import answer_correct
+
+    preds = predict_items(model, items, beam)
+    correct = sum(1 for it, p in zip(items, preds) if p and answer_correct(it.answers, p))
+    return correct, len(items)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints: one safetensors file with model + optimizer tensors, the rest as JSON metadata
+
+
+def save_state(path: Path, model, optimizer, train_state: dict) -> None:
+    """Everything needed to continue exactly where we stopped; written to a temp file then renamed."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        tensors[f"model/{k}"] = v.detach().cpu().contiguous()
+    opt = optimizer.state_dict()
+    opt_meta = {"param_groups": opt["param_groups"], "state": {}}
+    for pid, st in opt["state"].items():
+        opt_meta["state"][str(pid)] = {}
+        for name, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"optim/{pid}/{name}"] = val.detach().cpu().contiguous()
+                opt_meta["state"][str(pid)][name] = None
+            else:
+                opt_meta["state"][str(pid)][name] = val
+    tensors["rng/torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng/cuda"] = torch.cuda.get_rng_state()
+    meta = {
+        "train_state": json.dumps(train_state),
+        "optimizer": json.dumps(opt_meta),
+        "rng_numpy": json.dumps(_np_state_to_json(np.random.get_state())),
+        "rng_python": json.dumps(_py_state_to_json(random.getstate())),
+    }
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path, model, optimizer) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    opt_meta = json.loads(meta["optimizer"])
+    state = {}
+    for pid, st in opt_meta["state"].items():
+        state[int(pid)] = {name: (tensors[f"optim/{pid}/{name}"] if val is None else val)
+                           for name, val in st.items()}
+    optimizer.load_state_dict({"param_groups": opt_meta["param_groups"], "state": state})
+    torch.set_rng_state(tensors["rng/torch"])
+    if "rng/cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng/cuda"])
+    np.random.set_state(_np_state_from_json(json.loads(meta["rng_numpy"])))
+    random.setstate(_py_state_from_json(json.loads(meta["rng_python"])))
+    return json.loads(meta["train_state"])
+
+
+def _np_state_to_json(st) -> list:
+    return [st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])]
+
+
+def _np_state_from_json(st):
+    return (st[0], np.array(st[1], dtype=np.uint32), st[2], st[3], st[4])
+
+
+def _py_state_to_json(st) -> list:
+    return [st[0], list(st[1]), st[2]]
+
+
+def _py_state_from_json(st):
+    return (st[0], tuple(st[1]), st[2])
+
+
+def save_pretrained_atomic(model, directory: Path) -> None:
+    """The shippable form (config.json + model.safetensors, nqa.api's format), swapped in whole."""
+    from nqa.api import TableQA
+
+    tmp = directory.with_name(directory.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    was_training = model.training
+    TableQA(model).save_pretrained(tmp)
+    model.train(was_training)
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# ---------------------------------------------------------------------------------------------
+# the training loop
+
+
+def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_config(list(sys.argv[1:] if argv is None else argv))
+    ddp = int(os.environ.get("RANK", -1)) != -1
+    if ddp:
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+        dist.init_process_group(backend=backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        device = f"cuda:{local_rank}" if backend == "nccl" else "cpu"
+        if backend == "nccl":
+            torch.cuda.set_device(device)
+    else:
+        rank, world = 0, 1
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    master = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.batch_size % world:
+        raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    per_rank = cfg.batch_size // world
+    out = Path(cfg.out_dir)
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    log = print if master else (lambda *a, **k: None)
+
+    # -- data (identical on every rank) -------------------------------------------------------
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)  # model init identical on every rank
+    model = build_model(cfg).to(device)
+    train_items = load_items(cfg, cfg.train_split, cfg.limit_train, with_programs=True,
+                             max_rows=cfg.max_train_rows, progress=master and cfg.progress)
+    dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
+    precompute(model, train_items + [it for it in dev_items if it.table is not None],
+               progress=master and cfg.progress)
+    covered = sum(1 for it in train_items if it.programs)
+    log(f"data: {len(train_items)} train ({covered / max(1, len(train_items)):.3f} with searched programs), "
+        f"{len(dev_items)} dev, {time.time() - t0:.0f}s")
+
+    # -- optimiser, schedule, resume --------------------------------------------------------------
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_batches = len(make_batches(train_items, per_rank, cfg.seed, 0)) // world
+    total = cfg.max_steps or cfg.epochs * n_batches
+    st = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_dev": -1.0, "best_step": -1}
+    state_path = out / "state.safetensors"
+    if cfg.resume and state_path.exists():
+        st = load_state(state_path, model, optimizer)
+        log(f"resumed from {state_path} at step {st['step']}")
+    else:
+        random.seed(cfg.seed + rank)
+        np.random.seed(cfg.seed + rank)
+        torch.manual_seed(cfg.seed + rank)  # dropout etc. differ per rank
+    wrapped = LossModule(model, cfg)
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        wrapped = DDP(wrapped, device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None,
+                      find_unused_parameters=True)
+    use_amp = device.startswith("cuda")
+    metrics_path = out / "metrics.csv"
+
+    def write_metrics(row: dict) -> None:
+        new = not metrics_path.exists()
+        with open(metrics_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "epoch", "loss", "mml", "answer", "lr", "ex_per_s",
+                                              "dev_acc", "time"])
+            if new:
+                w.writeheader()
+            w.writerow({k: row.get(k, "") for k in w.fieldnames})
+
+    def run_eval() -> float:
+        part = dev_items[rank::world]
+        correct, n = evaluate(model, part, cfg.eval_beam)
+        if ddp:
+            import torch.distributed as dist
+
+            t = torch.tensor([correct, n], dtype=torch.float64)
+            dist.all_reduce(t)
+            correct, n = int(t[0]), int(t[1])
+        return correct / max(1, n)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=st["step"], disable=not (master and cfg.progress), mininterval=10,
+               desc="train")
+    steps_this_run = 0
+    t_last, ex_since = time.time(), 0
+    acc_loss: dict[str, float] = {}
+    model.train()
+    while st["step"] < total:
+        batches = make_batches(train_items, per_rank, cfg.seed, st["epoch"])
+        usable = len(batches) // world * world
+        mine = batches[rank:usable:world]
+        while st["batch_in_epoch"] < len(mine) and st["step"] < total:
+            batch = [train_items[i] for i in mine[st["batch_in_epoch"]]]
+            lr = lr_at(st["step"], cfg, total)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                loss, parts = wrapped(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            st["step"] += 1
+            st["batch_in_epoch"] += 1
+            steps_this_run += 1
+            ex_since += len(batch) * world
+            for k, v in parts.items():
+                acc_loss[k] = acc_loss.get(k, 0.0) + v
+            acc_loss["n"] = acc_loss.get("n", 0) + 1
+            bar.update(1)
+            if st["step"] % cfg.log_every == 0 or st["step"] == total:
+                dt = time.time() - t_last
+                n = acc_loss.pop("n")
+                avg = {k: v / n for k, v in acc_loss.items()}
+                row = {"step": st["step"], "epoch": st["epoch"], "lr": f"{lr:.2e}",
+                       "ex_per_s": f"{ex_since / max(dt, 1e-9):.1f}", "time": f"{time.time() - t0:.0f}",
+                       **{k: f"{v:.4f}" for k, v in avg.items()}}
+                bar.set_postfix(loss=row.get("loss"), ex_s=row["ex_per_s"])
+                if master:
+                    write_metrics(row)
+                acc_loss, t_last, ex_since = {}, time.time(), 0
+            if st["step"] % cfg.eval_every == 0 or st["step"] == total:
+                acc = run_eval()
+                log(f"\nstep {st['step']}: dev accuracy {acc:.4f}")
+                if master:
+                    write_metrics({"step": st["step"], "epoch": st["epoch"], "dev_acc": f"{acc:.4f}",
+                                   "time": f"{time.time() - t0:.0f}"})
+                    if acc > st["best_dev"]:
+                        st["best_dev"], st["best_step"] = acc, st["step"]
+                        save_pretrained_atomic(model, out / "best")
+                    save_state(state_path, model, optimizer, st)
+                    plot_curves(metrics_path, out / "curves.png")
+            if cfg.stop_after and steps_this_run >= cfg.stop_after:
+                break
+        if cfg.stop_after and steps_this_run >= cfg.stop_after:
+            if master:
+                save_state(state_path, model, optimizer, st)
+            break
+        st["epoch"] += 1
+        st["batch_in_epoch"] = 0
+    bar.close()
+    if master:
+        if not cfg.stop_after:
+            save_state(state_path, model, optimizer, st)
+        save_pretrained_atomic(model, out / "last")
+        log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
+            f"({out / 'best'}), {time.time() - t0:.0f}s")
+    if ddp:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def plot_curves(metrics_path: Path, png: Path) -> None:
+    """Training loss and dev accuracy against steps (matplotlib, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, loss, dsteps, dev = [], [], [], []
+    with open(metrics_path) as f:
+        for r in csv.DictReader(f):
+            if r["loss"]:
+                steps.append(int(r["step"]))
+                loss.append(float(r["loss"]))
+            if r["dev_acc"]:
+                dsteps.append(int(r["step"]))
+                dev.append(float(r["dev_acc"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, loss, color="tab:blue", label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax2 = ax.twinx()
+    ax2.plot(dsteps, dev, "o-", color="tab:red", label="dev accuracy")
+    ax2.set_ylabel("dev accuracy")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    tmp = png.with_name(png.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, png)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
