@@ -86,10 +86,11 @@ class Program:
     def __str__(self) -> str:
         return " → ".join(str(s) for s in self.steps)
 
-    def to_sql(self, table, dialect: str = "sqlite", table_name: str = "t") -> str:
+    def to_sql(self, table, dialect: str = "sqlite", table_name: str = "t", question=None) -> str:
+        """The SQL reproducing this program's answer (`question` supplies constants; filter_any needs it)."""
         from nqa.sql import program_to_sql
 
-        return program_to_sql(self, table, dialect=dialect, table_name=table_name)
+        return program_to_sql(self, table, dialect=dialect, table_name=table_name, question=question)
 
 
 def _fmt_number(x: float | None) -> str:

@@ -1,0 +1,489 @@
+"""Every answer as SQL: a `Program` as a sqlglot tree, a `Table` as a CREATE TABLE + INSERT script.
+
+The SQL reproduces the exact executor (docs/ops.md) in SQLite and DuckDB and renders in any sqlglot
+dialect. Each table column `c` becomes up to four SQL columns, so that every op is a plain comparison:
+
+- `"c"`: the raw cell text (what `print` returns),
+- `"c (norm)"`: the normalised text (`Column.text`; `filter_eq`/`filter_any` with text, `mfe`),
+- `"c (number)"`: the cell's number (`Column.numbers`; `filter_eq` with a number), NULL when none,
+- `"c (value)"`: `Column.values` (number, else date ordinal; comparisons, argmax, sum...), present only
+  when some cell is a date without a number; otherwise `"c (number)"` plays both parts.
+
+plus `row_id` (0-based row index): first/last, previous/next and print order go by it.
+
+A program becomes one CTE per selection step (`step1`, `step2`... each holding the rows selected after
+that step, with the step as a comment); the last step is folded into the final SELECT, so a one-step
+program is a single SELECT. Every identifier and literal is a sqlglot node, never pasted text, so
+hostile column names and cell values stay data.
+
+>>> from nqa.table import table_from_rows
+>>> from nqa.program import Program, Step
+>>> t = table_from_rows(["Nation", "Gold"], [["France", "3"], ["Spain", "5"]])
+>>> print(program_to_sql(Program([Step("argmax", 1), Step("print", 0)]), t))
+/* step 1: argmax(Gold) */
+/* answer: print(Nation) */
+SELECT
+  "Nation"
+FROM "t"
+WHERE
+  "Gold (number)" = (
+    SELECT
+      MAX("Gold (number)")
+    FROM "t"
+  )
+ORDER BY
+  "row_id"
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sqlglot import exp
+
+from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
+from nqa.question import Constant, Question
+from nqa.table import Table
+
+DIALECTS = ("sqlite", "duckdb", "postgres", "mysql", "bigquery")
+INSERT_CHUNK_ROWS = 500  # rows per INSERT statement: keeps statements small for every engine's parser
+
+
+class SQLError(ValueError):
+    """A program or table cannot be written as SQL (bad op, column or constant); the message says which."""
+
+
+# =============================================================================================
+# Schema: the SQL names of the table's columns
+# =============================================================================================
+
+
+@dataclass(frozen=True)
+class ColumnNames:
+    """The SQL columns standing for one table column (see the module docstring)."""
+
+    raw: str
+    norm: str
+    number: str
+    value: str  # == number when the column has no date-only cells
+
+
+@dataclass(frozen=True)
+class Schema:
+    table: str
+    row_id: str
+    columns: tuple[ColumnNames, ...]
+
+
+def schema_for(table: Table, table_name: str = "t") -> Schema:
+    """SQL names for `table`, unique the way SQLite and DuckDB compare them (case-insensitively).
+
+    Raw columns keep the table's names where possible (a NUL is dropped, an empty name becomes
+    'column N'); the row id and helper columns give way with ' (2)', ' (3)'... on a clash.
+    """
+    taken: set[str] = set()
+
+    def claim(name: str) -> str:
+        base, k = name, 2
+        while name.casefold() in taken:
+            name, k = f"{base} ({k})", k + 1
+        taken.add(name.casefold())
+        return name
+
+    raws = [claim(c.name.replace("\x00", "") or f"column {j + 1}") for j, c in enumerate(table.columns)]
+    row_id = claim("row_id")
+    cols = []
+    for raw, col in zip(raws, table.columns):
+        number = claim(f"{raw} (number)")
+        value = claim(f"{raw} (value)") if _values_differ(col.numbers, col.values) else number
+        cols.append(ColumnNames(raw, claim(f"{raw} (norm)"), number, value))
+    return Schema(table_name, row_id, tuple(cols))
+
+
+def _values_differ(numbers: np.ndarray, values: np.ndarray) -> bool:
+    both_nan = np.isnan(numbers) & np.isnan(values)
+    return bool(np.any(~both_nan & (numbers != values)))
+
+
+# =============================================================================================
+# Literals and identifiers (all quoting is sqlglot's)
+# =============================================================================================
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _col(name: str) -> exp.Column:
+    return exp.Column(this=_ident(name))
+
+
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=_ident(name))
+
+
+def _text(s: str) -> exp.Expression:
+    """A string literal; NUL (which no SQL text may hold) is spliced in as CHR(0)."""
+    if "\x00" not in s:
+        return exp.Literal.string(s)
+    parts: list[exp.Expression] = []
+    for k, piece in enumerate(s.split("\x00")):
+        if k:
+            parts.append(exp.Chr(expressions=[exp.Literal.number(0)]))
+        if piece:
+            parts.append(exp.Literal.string(piece))
+    return parts[0] if len(parts) == 1 else exp.Concat(expressions=parts)
+
+
+def _number(x: float | None, dialect: str = "sqlite") -> exp.Expression:
+    """A float literal that reads back as the same double (NULL for NaN/None)."""
+    if x is None or math.isnan(x):
+        return exp.Null()
+    if math.isinf(x):  # only a 300-digit cell gets here; SQLite reads 9e999 as infinity
+        big = exp.Literal.number("9e999") if dialect == "sqlite" else exp.cast(exp.Literal.string("inf"), "DOUBLE")
+        return big if x > 0 else exp.Neg(this=big)
+    text = str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(float(x))
+    return exp.Neg(this=exp.Literal.number(text[1:])) if text.startswith("-") else exp.Literal.number(text)
+
+
+def _comment(text: str) -> str:
+    """Comment text that cannot end or nest a /* */ comment, on one line."""
+    text = " ".join(text.replace("\x00", "").split())
+    return " " + text.replace("/*", "/ *").replace("*/", "* /") + " "
+
+
+# =============================================================================================
+# Setup: CREATE TABLE + INSERT
+# =============================================================================================
+
+
+def create_table_expression(schema: Schema) -> exp.Create:
+    """CREATE TABLE with the row id, raw text columns, then each column's helper columns."""
+    text, double = exp.DataType.build("TEXT"), exp.DataType.build("DOUBLE")
+    defs = [(schema.row_id, exp.DataType.build("INT"))]
+    defs += [(c.raw, text) for c in schema.columns]
+    for c in schema.columns:
+        defs += [(c.norm, text), (c.number, double)] + ([(c.value, double)] if c.value != c.number else [])
+    return exp.Create(
+        this=exp.Schema(this=_table(schema.table),
+                        expressions=[exp.ColumnDef(this=_ident(n), kind=k.copy()) for n, k in defs]),
+        kind="TABLE",
+    )
+
+
+def row_values(table: Table, schema: Schema, i: int) -> list[str | float | int | None]:
+    """Row `i` in CREATE TABLE column order, as Python values (NaN -> None), for parameterised inserts."""
+    out: list[str | float | int | None] = [i]
+    out += [c.raw[i] for c in table.columns]
+    for names, c in zip(schema.columns, table.columns):
+        out += [c.text[i], _none_if_nan(c.numbers[i])]
+        if names.value != names.number:
+            out.append(_none_if_nan(c.values[i]))
+    return out
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def table_to_setup_sql(table: Table, dialect: str = "sqlite", table_name: str = "t") -> str:
+    """A script that creates and fills the table: `CREATE TABLE ...; INSERT INTO ... VALUES ...;`.
+
+    >>> from nqa.table import table_from_rows
+    >>> print(table_to_setup_sql(table_from_rows(["it's"], [["1,000"], [""]])))
+    CREATE TABLE "t" ("row_id" INTEGER, "it's" TEXT, "it's (norm)" TEXT, "it's (number)" REAL);
+    INSERT INTO "t" VALUES
+      (0, '1,000', '1 000', 1000),
+      (1, '', '', NULL);
+    """
+    _check_dialect(dialect)
+    schema = schema_for(table, table_name)
+    statements = [create_table_expression(schema).sql(dialect=dialect, pretty=True)]
+    for start in range(0, table.n_rows, INSERT_CHUNK_ROWS):
+        rows = [_row_tuple(row_values(table, schema, i), dialect)
+                for i in range(start, min(start + INSERT_CHUNK_ROWS, table.n_rows))]
+        tuples = [r.sql(dialect=dialect) for r in rows]
+        # One row per line: readable, and still sqlglot's own rendering of the INSERT head and tuples.
+        one = exp.insert(exp.Values(expressions=rows[:1]), _table(schema.table)).sql(dialect=dialect)
+        head = one.removesuffix(" VALUES " + tuples[0])
+        assert head != one, one
+        statements.append(head + " VALUES\n  " + ",\n  ".join(tuples))
+    return ";\n".join(statements) + ";"
+
+
+def _row_tuple(values: list, dialect: str) -> exp.Tuple:
+    return exp.Tuple(expressions=[
+        _text(v) if isinstance(v, str) else exp.Literal.number(v) if isinstance(v, int) else _number(v, dialect)
+        for v in values])
+
+
+# =============================================================================================
+# Programs: one small function per op
+# =============================================================================================
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A row selection as SQL: the rows of relation `source` (a table or CTE) where `where` holds."""
+
+    source: str
+    where: exp.Expression | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    schema: Schema
+    table: Table
+    question: Question | None
+
+    def names(self, step: Step) -> ColumnNames:
+        if step.column is None or not 0 <= step.column < len(self.schema.columns):
+            raise SQLError(f"{step.op} needs a column of the table (0..{len(self.schema.columns) - 1}), "
+                           f"got {step.column}")
+        return self.schema.columns[step.column]
+
+    def constant(self, step: Step) -> Constant:
+        if self.question is not None and step.constant is not None:
+            if not 0 <= step.constant < len(self.question.constants):
+                raise SQLError(f"{step.op} points at constant {step.constant}; the question has "
+                               f"{len(self.question.constants)}")
+            return self.question.constants[step.constant]
+        if step.constant_value is None:
+            raise SQLError(f"{step.op} needs a question constant (Step.constant_value or a question)")
+        return step.constant_value
+
+    def text_constants(self) -> list[str]:
+        if self.question is None:
+            raise SQLError("filter_any needs the question's text constants: pass question=")
+        return list(dict.fromkeys(c.norm for c in self.question.constants if c.kind == "text" and c.norm))
+
+
+def _all_rows_of(relation: str, column: str) -> exp.Select:
+    return exp.select(_col(column)).from_(_table(relation))
+
+
+def _contains_tokens(norm_column: str, needle: str) -> exp.Expression:
+    """contains_tokens(text, needle): INSTR(' ' || text || ' ', ' needle ') > 0."""
+    padded = exp.Concat(expressions=[exp.Literal.string(" "), _col(norm_column), exp.Literal.string(" ")])
+    return exp.GT(this=exp.StrPosition(this=padded, substr=exp.Literal.string(f" {needle} ")),
+                  expression=exp.Literal.number(0))
+
+
+def _match(names: ColumnNames, const: Constant) -> exp.Expression:
+    """docs/ops.md match(cell, constant): numbers by equality, text by contains_tokens."""
+    if const.kind == "number":
+        if const.number is None or math.isnan(const.number):
+            return exp.false()
+        return exp.EQ(this=_col(names.number), expression=_number(const.number))
+    return _contains_tokens(names.norm, const.norm) if const.norm else exp.false()
+
+
+def _reset(ctx: _Context, step: Step, prev: str) -> Selection:
+    return Selection(ctx.schema.table)
+
+
+def _filter_eq(ctx: _Context, step: Step, prev: str) -> Selection:
+    return Selection(prev, _match(ctx.names(step), ctx.constant(step)))
+
+
+def _filter_any(ctx: _Context, step: Step, prev: str) -> Selection:
+    names = ctx.names(step)
+    needles = ctx.text_constants()
+    if not needles:
+        return Selection(prev, exp.false())
+    return Selection(prev, exp.or_(*[_contains_tokens(names.norm, n) for n in needles]))
+
+
+_COMPARISONS: dict[str, type[exp.Binary]] = {
+    "filter_gt": exp.GT, "filter_ge": exp.GTE, "filter_lt": exp.LT, "filter_le": exp.LTE,
+}
+
+
+def _filter_compare(ctx: _Context, step: Step, prev: str) -> Selection:
+    names, const = ctx.names(step), ctx.constant(step)
+    if const.number is None or math.isnan(const.number):  # a text constant compares with nothing
+        return Selection(prev, exp.false())
+    return Selection(prev, _COMPARISONS[step.op](this=_col(names.value), expression=_number(const.number)))
+
+
+def _argmax(ctx: _Context, step: Step, prev: str) -> Selection:
+    """Rows whose value equals the MAX (MIN) over the selection; ties kept, NULLs never equal."""
+    value = ctx.names(step).value
+    agg = exp.Max if step.op == "argmax" else exp.Min
+    best = exp.select(agg(this=_col(value))).from_(_table(prev)).subquery()
+    return Selection(prev, exp.EQ(this=_col(value), expression=best))
+
+
+def _first(ctx: _Context, step: Step, prev: str) -> Selection:
+    row_id = ctx.schema.row_id
+    agg = exp.Min if step.op == "first" else exp.Max
+    edge = exp.select(agg(this=_col(row_id))).from_(_table(prev)).subquery()
+    return Selection(prev, exp.EQ(this=_col(row_id), expression=edge))
+
+
+def _shift(ctx: _Context, step: Step, prev: str) -> Selection:
+    """previous: rows whose next row is selected (row_id + 1 IN ...); next: row_id - 1 IN ..."""
+    row_id = ctx.schema.row_id
+    arith = exp.Add if step.op == "previous" else exp.Sub
+    neighbour = arith(this=_col(row_id), expression=exp.Literal.number(1))
+    return Selection(ctx.schema.table,
+                     exp.In(this=neighbour, query=_all_rows_of(prev, row_id).subquery()))
+
+
+def _mfe(ctx: _Context, step: Step, prev: str) -> Selection:
+    """Rows holding the most frequent non-empty normalised text; ties go to the earliest first row."""
+    norm, row_id = ctx.names(step).norm, ctx.schema.row_id
+    most = (exp.select(_col(norm)).from_(_table(prev))
+            .where(exp.NEQ(this=_col(norm), expression=exp.Literal.string("")))
+            .group_by(_col(norm))
+            .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True),
+                      exp.Min(this=_col(row_id)))  # a bare expression: ascending, no NULLS noise
+            .limit(1))
+    return Selection(prev, exp.EQ(this=_col(norm), expression=most.subquery()))
+
+
+SELECTION_SQL: dict[str, Callable[[_Context, Step, str], Selection]] = {
+    "reset": _reset, "filter_eq": _filter_eq, "filter_any": _filter_any,
+    **dict.fromkeys(_COMPARISONS, _filter_compare),
+    "argmax": _argmax, "argmin": _argmax, "first": _first, "last": _first,
+    "previous": _shift, "next": _shift, "mfe": _mfe,
+}
+assert set(SELECTION_SQL) == set(SELECT_OPS)
+
+
+def _select_from(columns: list[exp.Expression], sel: Selection) -> exp.Select:
+    q = exp.select(*columns).from_(_table(sel.source))
+    return q.where(sel.where) if sel.where is not None else q
+
+
+def _answer(e: exp.Expression) -> exp.Alias:
+    return exp.alias_(e, "answer", quoted=False)
+
+
+def _count(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    return _select_from([_answer(exp.Count(this=exp.Star()))], sel)
+
+
+_AGGREGATES: dict[str, type[exp.Func]] = {"sum": exp.Sum, "avg": exp.Avg, "max": exp.Max, "min": exp.Min}
+
+
+def _aggregate(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    """SUM/AVG/MAX/MIN ignore NULLs and give NULL (no answer) over no values, as the executor does."""
+    return _select_from([_answer(_AGGREGATES[step.op](this=_col(ctx.names(step).value)))], sel)
+
+
+def _print(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    return _select_from([_col(ctx.names(step).raw)], sel).order_by(_col(ctx.schema.row_id))
+
+
+def _difference(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    """|first valued row - last valued row| when there are at least two valued rows, else NULL."""
+    assert sel.where is None, "difference reads a named selection"
+    value, row_id = ctx.names(step).value, ctx.schema.row_id
+
+    def edge(desc: bool) -> exp.Expression:
+        return (exp.select(_col(value)).from_(_table(sel.source))
+                .where(exp.Not(this=exp.Is(this=_col(value), expression=exp.Null())))
+                .order_by(exp.Ordered(this=_col(row_id), desc=True) if desc else _col(row_id)).limit(1).subquery())
+
+    gap = exp.Abs(this=exp.Sub(this=edge(False), expression=edge(True)))
+    enough = exp.GTE(this=exp.Count(this=_col(value)), expression=exp.Literal.number(2))
+    return exp.select(_answer(exp.Case(ifs=[exp.If(this=enough, true=gap)]))).from_(_table(sel.source))
+
+
+TERMINAL_SQL: dict[str, Callable[[_Context, Step, Selection], exp.Select]] = {
+    "count": _count, **dict.fromkeys(_AGGREGATES, _aggregate), "print": _print, "difference": _difference,
+}
+assert set(TERMINAL_SQL) == set(TERMINAL_OPS)
+# Terminal ops that need the final selection as a named relation rather than a WHERE clause.
+_NEEDS_NAMED_SELECTION = {"difference"}
+
+
+def _describe(ctx: _Context, step: Step) -> str:
+    """The step as `op(column, constant)` with the table's column names (for the SQL comments)."""
+    args = []
+    if step.op in OPS_WITH_COLUMN and step.column is not None and 0 <= step.column < ctx.table.n_cols:
+        args.append(ctx.table.columns[step.column].name)
+    if step.op in OPS_WITH_CONSTANT:
+        const = ctx.constant(step)
+        args.append(repr(const.norm) if const.kind == "text" else _number(const.number).sql())
+    return f"{step.op}({', '.join(args)})" if args else step.op
+
+
+def program_to_expression(program: Program, table: Table, table_name: str = "t",
+                          question: Question | None = None) -> exp.Select:
+    """The program as a sqlglot tree (one CTE per selection step but the last, folded into the SELECT).
+
+    `question` supplies the constants (`Step.constant_value` is used without it); `filter_any` needs it.
+    """
+    _check_program(program)
+    ctx = _Context(schema_for(table, table_name), table, question)
+    names = _cte_names(len(program.selection_steps), table_name)
+    ctes: list[tuple[str, exp.Select, str]] = []
+    relation = table_name  # the relation holding the current selection
+    selection = Selection(relation)
+    comments: list[str] = []
+    steps = program.selection_steps
+    for k, step in enumerate(steps):
+        selection = SELECTION_SQL[step.op](ctx, step, relation)
+        comment = f"step {k + 1}: {_describe(ctx, step)}"
+        if k < len(steps) - 1 or program.terminal.op in _NEEDS_NAMED_SELECTION:
+            ctes.append((names[k], _select_from([exp.Star()], selection), comment))
+            relation = names[k]
+            selection = Selection(relation)
+        else:
+            comments.append(comment)
+    query = TERMINAL_SQL[program.terminal.op](ctx, program.terminal, selection)
+    comments.append(f"answer: {_describe(ctx, program.terminal)}")
+    for name, body, comment in ctes:
+        query = query.with_(_ident(name), as_=body)
+    for (_, _, comment), cte in zip(ctes, query.ctes):
+        cte.add_comments([_comment(comment)])
+    query.add_comments([_comment(c) for c in comments], prepend=True)
+    return query
+
+
+def program_to_sql(program: Program, table: Table, dialect: str = "sqlite", table_name: str = "t",
+                   question: Question | None = None, pretty: bool = True) -> str:
+    """The program's SQL in `dialect`; run after `table_to_setup_sql` it returns the executor's answer."""
+    _check_dialect(dialect)
+    return program_to_expression(program, table, table_name, question).sql(dialect=dialect, pretty=pretty)
+
+
+def _cte_names(n: int, table_name: str) -> list[str]:
+    suffix = ""
+    while any(f"step{k + 1}{suffix}".casefold() == table_name.casefold() for k in range(n)):
+        suffix += "_"
+    return [f"step{k + 1}{suffix}" for k in range(n)]
+
+
+def _check_program(program: Program) -> None:
+    if not program.steps:
+        raise SQLError("an empty program has no SQL")
+    for k, step in enumerate(program.steps):
+        allowed = TERMINAL_OPS if k == len(program.steps) - 1 else SELECT_OPS
+        if step.op not in allowed:
+            where = "last (terminal)" if k == len(program.steps) - 1 else "selection"
+            raise SQLError(f"step {k + 1}: {step.op!r} is not a {where} op; expected one of {allowed}")
+
+
+def _check_dialect(dialect: str) -> None:
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(dialect)
+    except ValueError as e:
+        raise SQLError(f"unknown SQL dialect {dialect!r} (try one of {DIALECTS})") from e
+
+
+def sql_record(example_id: str, table: Table, program: Program, answer: list[str],
+               question: Question | None = None, table_name: str = "t") -> dict:
+    """One `nqa predict --sql-out` line: running `setup_sql` then `sql` in a fresh SQLite gives `answer`."""
+    return {
+        "id": example_id,
+        "answer": list(answer),
+        "sql": program_to_sql(program, table, "sqlite", table_name, question),
+        "setup_sql": table_to_setup_sql(table, "sqlite", table_name),
+    }
