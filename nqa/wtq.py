@@ -36,6 +36,14 @@ class Example:
     context: str  # table path relative to the dataset root, e.g. 'csv/204-csv/590.csv'
     targets: list[str]  # answer items (unescaped); several for a multi-item answer
 
+    @property
+    def utterance(self) -> str:  # the dataset's own name for the question
+        return self.question
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return tuple(self.targets)
+
 
 def default_root() -> Path | None:
     """The dataset folder: $NQA_WTQ_ROOT, else ../shared/datasets/wikitablequestions beside the
@@ -86,6 +94,11 @@ def read_examples(path: str | os.PathLike) -> list[Example]:
 @lru_cache(maxsize=4096)
 def _load_cached(path: str) -> Table:
     return load_table(path)
+
+
+def load_wtq_table(path: str | os.PathLike) -> Table:
+    """A WTQ table by its full path, loaded once per process (do not modify it)."""
+    return _load_cached(str(path))
 
 
 def load_context_table(context: str, root: str | os.PathLike | None = None) -> Table:
