@@ -47,12 +47,13 @@ class Example:
 
 def default_root() -> Path | None:
     """The dataset folder: $NQA_WTQ_ROOT, else ../shared/datasets/wikitablequestions beside the
-    repository; None when neither exists."""
+    repository, else ~/.cache/nqa/wikitablequestions (where data/download_wtq.py puts it); None
+    when none exists."""
     env = os.environ.get(ENV_ROOT)
     if env:
         return Path(env)
-    for base in (_REPO.parent, _REPO.parent.parent):
-        p = base / "shared" / "datasets" / "wikitablequestions"
+    for p in (_REPO.parent / "shared" / "datasets" / "wikitablequestions",
+              Path.home() / ".cache" / "nqa" / "wikitablequestions"):
         if p.is_dir():
             return p
     return None
