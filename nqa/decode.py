@@ -1,0 +1,204 @@
+"""Decoding: the model's choices -> Programs, without soft execution.
+
+The controller's choices depend on the question, the columns and the history of choices, not on the
+rows, so decoding never touches row tensors: the exact executor runs the program afterwards. That
+keeps one question on any table at the encoder's cost plus a few small matrix products.
+
+* greedy: argmax op / column / constant at each step, fed back as history; it halts where ACT halts
+  (the first position whose cumulative halting probability reaches 1 − eps). This is the answer.
+* beam: the k most likely programs, scoring the number of steps with the halting units as a
+  stopping distribution (as in NeuralProgrammer.program_log_prob), for alternatives and confidence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nqa.act import Halter
+from nqa.features import build_features, collate
+from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
+from nqa.question import Question
+from nqa.table import Table
+
+
+@dataclass
+class _Choice:
+    """One step of a partial program, with the distributions it was chosen from."""
+
+    op: str
+    column: int | None
+    constant: int | None
+    op_lp: torch.Tensor  # (n_ops,) log-probabilities
+    col_lp: torch.Tensor  # (C,)
+    const_lp: torch.Tensor | None  # (K,)
+
+
+@torch.inference_mode()
+def decode_programs(model, tables: list[Table], questions: list[Question], k: int = 1,
+                    beam_size: int | None = None, per_factor: int = 3) -> list[list[Program]]:
+    """Up to k programs per question, best first: the ACT greedy program, then beam alternatives."""
+    feats = [build_features(t, q, with_rows=False) for t, q in zip(tables, questions)]
+    batch = collate(feats)
+    ctx = model.context(batch)
+    greedy = _greedy(model, ctx, tables, questions)
+    if k <= 1:
+        return [[p] for p in greedy]
+    out = []
+    for b, (table, question) in enumerate(zip(tables, questions)):
+        one = ctx.index(torch.tensor([b]))
+        alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor)
+        seen = {str(greedy[b])}
+        progs = [greedy[b]] + [p for p in alts if str(p) not in seen and not seen.add(str(p))]
+        out.append(progs[:k])
+    return out
+
+
+def _greedy(model, ctx, tables, questions) -> list[Program]:
+    cfg = model.config
+    B, T = ctx.question.shape[0], cfg.max_steps
+    h, prev_op, prev_col = model.initial_state(ctx)
+    halter = Halter(B, eps=cfg.act_eps, max_steps=T + 1)
+    steps: list[list[_Choice]] = [[] for _ in range(B)]
+    programs: list[Program | None] = [None] * B
+    halts: list[list[float]] = [[] for _ in range(B)]
+    for t in range(T + 1):
+        h, z = model.step(ctx, h, prev_op, prev_col)
+        term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
+        running = halter.running.clone()
+        p = halter.step(halt)
+        for b in range(B):
+            if not running[b]:
+                continue
+            halts[b].append(float(p[b]))
+            if not halter.running[b]:  # halts here: the terminal step
+                term = _terminal_choice(term_lp[b], tcol_lp[b])
+                programs[b] = _program(steps[b] + [term], halts[b], tables[b], questions[b])
+        if halter.done:
+            break
+        op_lp, col_lp, const_lp = model.select_logp(ctx, z)
+        op_i = op_lp.argmax(-1)
+        col_i = col_lp.argmax(-1)
+        const_i = const_lp.argmax(-1)
+        for b in range(B):
+            if halter.running[b]:
+                op = SELECT_OPS[int(op_i[b])]
+                n_const = int(ctx.const_mask[b].sum())
+                steps[b].append(_Choice(op, int(col_i[b]) if op in OPS_WITH_COLUMN else None,
+                                        int(const_i[b]) if op in OPS_WITH_CONSTANT and n_const else None,
+                                        op_lp[b], col_lp[b], const_lp[b]))
+        prev_op, prev_col = _history(model, ctx, op_i, col_i)
+    return programs
+
+
+def _history(model, ctx, op_i: torch.Tensor, col_i: torch.Tensor):
+    needs_col = torch.tensor([SELECT_OPS[int(o)] in OPS_WITH_COLUMN for o in op_i], device=op_i.device)
+    one_op = F.one_hot(op_i, len(SELECT_OPS)).to(ctx.cols.dtype)
+    one_col = F.one_hot(col_i, ctx.cols.shape[1]).to(ctx.cols.dtype) * needs_col[:, None]
+    return model.history(ctx, one_op, one_col)
+
+
+def _terminal_choice(term_lp: torch.Tensor, tcol_lp: torch.Tensor) -> _Choice:
+    op = TERMINAL_OPS[int(term_lp.argmax())]
+    return _Choice(op, int(tcol_lp.argmax()) if op in OPS_WITH_COLUMN else None, None, term_lp, tcol_lp, None)
+
+
+def _program(choices: list[_Choice], halts: list[float], table: Table, question: Question) -> Program:
+    """Choices (selection steps, then the terminal) -> a Program with probabilities for display."""
+    names = table.column_names
+    consts = question.constants
+    steps = []
+    for i, c in enumerate(choices):
+        op_names = SELECT_OPS if i < len(choices) - 1 else TERMINAL_OPS
+        op_p = c.op_lp.exp().tolist()
+        col_p = c.col_lp.exp().tolist()[:len(names)]
+        const_p = c.const_lp.exp().tolist()[:len(consts)] if c.const_lp is not None else []
+        steps.append(Step(
+            op=c.op, column=c.column, column_name=names[c.column] if c.column is not None else None,
+            constant=c.constant, constant_value=consts[c.constant] if c.constant is not None else None,
+            op_prob=op_p[op_names.index(c.op)],
+            column_prob=col_p[c.column] if c.column is not None else 1.0,
+            constant_prob=const_p[c.constant] if c.constant is not None else 1.0,
+            op_probs={o: p for o, p in zip(op_names, op_p)},
+            column_probs={n: p for n, p in zip(names, col_p)},
+            constant_probs={_const_name(q): p for q, p in zip(consts, const_p)},
+        ))
+    return Program(steps, halting=list(halts))
+
+
+def _const_name(c) -> str:
+    return c.surface if c.kind == "text" else (c.surface or str(c.number))
+
+
+def _act_weights(halts: list[float], eps: float) -> list[float]:
+    """ACT step weights of a path that halts at its last position."""
+    w, cum = [], 0.0
+    for h in halts[:-1]:
+        w.append(h)
+        cum += h
+    return w + [max(0.0, 1.0 - cum)]
+
+
+def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int) -> list[Program]:
+    """Beam search over programs of one example (ctx has batch size 1)."""
+    T = model.config.max_steps
+    n_const = int(ctx.const_mask[0].sum())
+    n_cols = int(ctx.col_mask[0].sum())
+    h, prev_op, prev_col = model.initial_state(ctx)
+    beams: list[tuple[float, list[_Choice], list[float]]] = [(0.0, [], [])]
+    finished: list[tuple[float, list[_Choice], list[float]]] = []
+    for t in range(T + 1):
+        nb = len(beams)
+        cb = ctx.index(torch.zeros(nb, dtype=torch.long))
+        h, z = model.step(cb, h, prev_op, prev_col)
+        term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
+        log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
+        log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
+        top_tcol = tcol_lp[:, :n_cols].topk(min(m, n_cols), dim=-1)
+        for i, (score, choices, halts) in enumerate(beams):
+            base = score + float(log_halt[i])
+            for o, op in enumerate(TERMINAL_OPS):
+                cols = zip(top_tcol.values[i].tolist(), top_tcol.indices[i].tolist()) if op in OPS_WITH_COLUMN \
+                    else [(0.0, None)]
+                for clp, c in cols:
+                    finished.append((base + float(term_lp[i, o]) + clp,
+                                     choices + [_Choice(op, c, None, term_lp[i], tcol_lp[i], None)],
+                                     halts + [float(halt[i]) if t < T else 1.0]))
+        if t == T:
+            break
+        op_lp, col_lp, const_lp = model.select_logp(cb, z)
+        top_col = col_lp[:, :n_cols].topk(min(m, n_cols), dim=-1)
+        top_const = const_lp[:, :max(n_const, 1)].topk(min(m, max(n_const, 1)), dim=-1)
+        cands = []
+        for i, (score, choices, halts) in enumerate(beams):
+            base = score + float(log_go[i])
+            for o, op in enumerate(SELECT_OPS):
+                if not bool(cb.op_mask[i, o]):
+                    continue
+                cols = zip(top_col.values[i].tolist(), top_col.indices[i].tolist()) if op in OPS_WITH_COLUMN \
+                    else [(0.0, None)]
+                for clp, c in cols:
+                    kons = zip(top_const.values[i].tolist(), top_const.indices[i].tolist()) \
+                        if op in OPS_WITH_CONSTANT else [(0.0, None)]
+                    for klp, kk in kons:
+                        cands.append((base + float(op_lp[i, o]) + clp + klp, i, _Choice(
+                            op, c, kk, op_lp[i], col_lp[i], const_lp[i] if n_const else None)))
+        cands.sort(key=lambda x: -x[0])
+        cands = cands[:beam_size]
+        if not cands:
+            break
+        # prune: a partial program can only lose probability, so stop when k finished beat every beam
+        finished.sort(key=lambda x: -x[0])
+        if len(finished) >= k and finished[k - 1][0] >= cands[0][0]:
+            break
+        idx = torch.tensor([i for _, i, _ in cands])
+        beams = [(sc, beams[i][1] + [ch], beams[i][2] + [float(halt[i])]) for sc, i, ch in cands]
+        h, prev_op, prev_col = h[idx], prev_op[idx], prev_col[idx]
+        cb = ctx.index(torch.zeros(len(cands), dtype=torch.long))
+        op_i = torch.tensor([SELECT_OPS.index(ch.op) for _, _, ch in cands])
+        col_i = torch.tensor([ch.column or 0 for _, _, ch in cands])
+        prev_op, prev_col = _history(model, cb, op_i, col_i)
+    finished.sort(key=lambda x: -x[0])
+    eps = model.config.act_eps
+    return [_program(ch, _act_weights(hs, eps), table, question) for _, ch, hs in finished[:k]]

@@ -1,0 +1,250 @@
+"""(Table, Question[, answer]) -> model inputs: one `Features` per example, `collate` -> padded `Batch`.
+
+Features are numpy and cheap to build (a WTQ table is ~20 x 6); the row tensors (values, text groups,
+cell matches) are only needed for soft execution in training, so `with_rows=False` skips them for
+decoding, where the exact executor runs the program instead.
+
+Column features (COL_FEATURES) and constant features (CONST_FEATURES) are small hand-made signals the
+pointers use next to the encoder's vectors: they carry the table's evidence (which column holds a cell
+the question mentions) that a text encoder of the question alone cannot see.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from nqa.encoder import Encoded, tokenize_names, tokenize_questions
+from nqa.ops import SoftTable
+from nqa.question import Question, column_match, match_matrix
+from nqa.table import Table, normalize_text, parse_number
+
+COL_FEATURES = ("name_in_question", "has_match", "has_text_match", "has_number_match",
+                "kind_number", "kind_date", "kind_text", "share_valued")
+CONST_FEATURES = ("is_number", "is_text", "log_number", "share_columns_matched", "matches_a_cell", "position")
+
+
+_PURE_NUMBER = re.compile(r"^[-+−]?[$€£]?(\d[\d,]*(\.\d+)?|\.\d+)%?$")
+
+
+class FeatureError(ValueError):
+    """Inputs that cannot be turned into model features."""
+
+
+@dataclass
+class Features:
+    """One example. R rows, C columns, K constants, W question words."""
+
+    words: list[str]
+    column_names: list[str]
+    n_rows: int
+    values: np.ndarray  # (R, C) float64, NaN = no value (Column.values)
+    nonempty: np.ndarray  # (R, C) bool
+    groups: np.ndarray  # (R, C) int64: first row of the column with the same normalised text
+    match: np.ndarray  # (K, R, C) bool
+    col_feats: np.ndarray  # (C, len(COL_FEATURES)) float32
+    const_feats: np.ndarray  # (K, len(CONST_FEATURES)) float32
+    const_number: np.ndarray  # (K,) float64, NaN for text constants
+    const_is_text: np.ndarray  # (K,) bool
+    const_span: np.ndarray  # (K, 2) int64 word span [start, end)
+    const_col: np.ndarray  # (K, C) float32: constant matches a cell of the column
+    answer_number: float = math.nan  # the answer as a number, NaN when it is not one
+    answer_items: np.ndarray | None = None  # (R, C) int64: which answer item a cell holds (-1: none); None: not a lookup
+    encoded: dict[str, torch.Tensor] | None = None  # cached frozen encoder outputs (Encoded.slice)
+    meta: dict = field(default_factory=dict)
+
+
+def answer_targets(table: Table, answer: list[str]) -> tuple[float, np.ndarray | None]:
+    """(number or NaN, items (R, C) or None) for a weak-supervision answer.
+
+    number: the answer when it is one item that reads as a plain number. items: for each cell, the
+    index of the answer item its normalised text equals (−1: none); None unless every item is found
+    in the table (then print cannot give the answer).
+    """
+    number = math.nan
+    if len(answer) == 1 and _PURE_NUMBER.match(answer[0].strip()):
+        number = float(parse_number(answer[0].strip()))
+    norms = [normalize_text(a) for a in answer]
+    index = {n: i for i, n in reversed(list(enumerate(norms))) if n}
+    if not index or len(index) < len(norms):
+        return number, None
+    items = np.full((table.n_rows, table.n_cols), -1, dtype=np.int64)
+    for j, col in enumerate(table.columns):
+        items[:, j] = [index.get(t, -1) for t in col.text]
+    if len(set(items[items >= 0].tolist())) < len(index):
+        return number, None
+    return number, items
+
+
+def build_features(table: Table, question: Question, answer: list[str] | None = None,
+                   with_rows: bool = True, match: np.ndarray | None = None) -> Features:
+    """Everything the model reads about one (table, question) pair."""
+    if table.n_cols == 0:
+        raise FeatureError(f"{table.source}: the table has no columns")
+    R, C, K = table.n_rows, table.n_cols, len(question.constants)
+    if match is None:
+        match = match_matrix(question, table)  # (K, R, C)
+    consts = question.constants
+    is_text = np.array([c.kind == "text" for c in consts], dtype=bool)
+    number = np.array([c.number if c.number is not None else math.nan for c in consts], dtype=np.float64)
+    const_col = match.any(axis=1).astype(np.float32) if K else np.zeros((0, C), np.float32)  # (K, C)
+
+    values = np.stack([c.values for c in table.columns], axis=1) if R else np.zeros((0, C))
+    col_feats = np.zeros((C, len(COL_FEATURES)), dtype=np.float32)
+    col_feats[:, 0] = column_match(question, table)
+    if K:
+        col_feats[:, 1] = const_col.max(axis=0)
+        col_feats[:, 2] = (const_col * is_text[:, None]).max(axis=0)
+        col_feats[:, 3] = (const_col * ~is_text[:, None]).max(axis=0)
+    for j, col in enumerate(table.columns):
+        col_feats[j, 4 + ("number", "date", "text").index(col.kind if col.kind in ("number", "date") else "text")] = 1
+    if R:
+        col_feats[:, 7] = (~np.isnan(values)).mean(axis=0)
+
+    const_feats = np.zeros((K, len(CONST_FEATURES)), dtype=np.float32)
+    n_words = max(1, len(question.tokens))
+    for k, c in enumerate(consts):
+        const_feats[k, 0] = float(c.kind == "number")
+        const_feats[k, 1] = float(c.kind == "text")
+        if c.number is not None:
+            const_feats[k, 2] = math.copysign(math.log1p(abs(c.number)), c.number) / 10
+        const_feats[k, 3] = const_col[k].mean()
+        const_feats[k, 4] = float(const_col[k].any())
+        const_feats[k, 5] = c.span[0] / n_words
+    span = np.array([c.span for c in consts], dtype=np.int64).reshape(K, 2)
+
+    if with_rows:
+        nonempty = np.stack([np.array([bool(t) for t in col.text], dtype=bool) for col in table.columns], axis=1) \
+            if R else np.zeros((0, C), bool)
+        groups = np.zeros((R, C), dtype=np.int64)
+        for j, col in enumerate(table.columns):
+            first: dict[str, int] = {}
+            groups[:, j] = [first.setdefault(t, i) for i, t in enumerate(col.text)]
+    else:
+        values = np.zeros((0, C))
+        nonempty = np.zeros((0, C), bool)
+        groups = np.zeros((0, C), np.int64)
+        match = np.zeros((K, 0, C), bool)
+    return Features(list(question.tokens), table.column_names, R if with_rows else 0, values, nonempty, groups,
+                    match, col_feats, const_feats, number, is_text, span, const_col)
+
+
+def with_answer(f: Features, table: Table, answer: list[str]) -> Features:
+    """Attach weak-supervision targets (in place; returns f)."""
+    f.answer_number, f.answer_items = answer_targets(table, answer)
+    return f
+
+
+@dataclass
+class Batch:
+    """A padded batch. B examples, R rows, C columns, K constants, W words (each padded to >= 1)."""
+
+    table: SoftTable
+    col_mask: torch.Tensor  # (B, C) bool
+    col_feats: torch.Tensor  # (B, C, Fc)
+    const_mask: torch.Tensor  # (B, K) bool
+    const_feats: torch.Tensor  # (B, K, Fk)
+    const_span: torch.Tensor  # (B, K, 2) long
+    const_col: torch.Tensor  # (B, K, C) float
+    word_mask: torch.Tensor  # (B, W) bool
+    question_tokens: dict[str, torch.Tensor] | None  # tokenize_questions output (None when cached)
+    name_tokens: dict[str, torch.Tensor] | None  # tokenize_names over the real columns, example by example
+    encoded: Encoded | None  # cached encoder outputs, when every example had them
+    answer_number: torch.Tensor  # (B,) float32, 0 where there is none
+    has_number: torch.Tensor  # (B,) bool
+    answer_items: torch.Tensor  # (B, R, C) long: answer item held by each cell, -1 none
+    has_cells: torch.Tensor  # (B,) bool: every answer item is in the table
+
+    @property
+    def size(self) -> int:
+        return self.col_mask.shape[0]
+
+    def to(self, device) -> "Batch":
+        def mv(x):
+            if isinstance(x, torch.Tensor):
+                return x.to(device)
+            if isinstance(x, dict):
+                return {k: v.to(device) for k, v in x.items()}
+            return x
+        enc = self.encoded
+        if enc is not None:
+            enc = Encoded(*(mv(getattr(enc, n)) for n in ("word_states", "word_mask", "pooled", "col_states",
+                                                          "col_mask")))
+        return Batch(**{k: (mv(v) if k not in ("table", "encoded") else v) for k, v in self.__dict__.items()
+                        if k not in ("table", "encoded")}, table=self.table.to(device), encoded=enc)
+
+
+def _pad(arrays: list[np.ndarray], shape: tuple[int, ...], dtype, fill=0) -> np.ndarray:
+    out = np.full((len(arrays),) + shape, fill, dtype=dtype)
+    for b, a in enumerate(arrays):
+        out[(b,) + tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
+def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
+    """Pad a list of Features into a Batch (tokenising the text unless all examples carry `encoded`)."""
+    if not feats:
+        raise FeatureError("collate needs at least one example")
+    B = len(feats)
+    R = max(1, max(f.n_rows for f in feats))
+    C = max(len(f.column_names) for f in feats)
+    K = max(1, max(len(f.const_number) for f in feats))
+    W = max(1, max(len(f.words) for f in feats))
+    row_mask = torch.from_numpy(_pad([np.ones(f.n_rows, bool) for f in feats], (R,), bool))
+    values = _pad([f.values for f in feats], (R, C), np.float64, np.nan)
+    valid = ~np.isnan(values)
+    numbers = _pad([f.const_number for f in feats], (K,), np.float64, np.nan)
+    const_mask = _pad([np.ones(len(f.const_number), bool) for f in feats], (K,), bool)
+    is_text = _pad([f.const_is_text for f in feats], (K,), bool)
+    table = SoftTable(
+        values=torch.from_numpy(np.nan_to_num(values, nan=0.0)),
+        valid=torch.from_numpy(valid),
+        nonempty=torch.from_numpy(_pad([f.nonempty for f in feats], (R, C), bool)),
+        groups=torch.from_numpy(_pad([f.groups for f in feats], (R, C), np.int64)),
+        row_mask=row_mask,
+        match=torch.from_numpy(_pad([f.match for f in feats], (K, R, C), np.float32)),
+        const_number=torch.from_numpy(np.nan_to_num(numbers, nan=0.0)),
+        const_is_number=torch.from_numpy(const_mask & ~np.isnan(numbers)),
+        const_is_text=torch.from_numpy(const_mask & is_text),
+    )
+    col_mask = torch.from_numpy(_pad([np.ones(len(f.column_names), bool) for f in feats], (C,), bool))
+    answer_number = np.array([f.answer_number for f in feats], dtype=np.float64)
+    items = [f.answer_items if f.answer_items is not None else np.full((f.n_rows, len(f.column_names)), -1)
+             for f in feats]
+    cached = all(f.encoded is not None for f in feats)
+    encoded = _collate_encoded(feats, W, C) if cached else None
+    return Batch(
+        table=table,
+        col_mask=col_mask,
+        col_feats=torch.from_numpy(_pad([f.col_feats for f in feats], (C, len(COL_FEATURES)), np.float32)),
+        const_mask=torch.from_numpy(const_mask),
+        const_feats=torch.from_numpy(_pad([f.const_feats for f in feats], (K, len(CONST_FEATURES)), np.float32)),
+        const_span=torch.from_numpy(_pad([f.const_span for f in feats], (K, 2), np.int64)),
+        const_col=torch.from_numpy(_pad([f.const_col for f in feats], (K, C), np.float32)),
+        word_mask=torch.from_numpy(_pad([np.ones(len(f.words), bool) for f in feats], (W,), bool)),
+        question_tokens=None if cached else tokenize_questions([f.words for f in feats], max_question_pieces),
+        name_tokens=None if cached else tokenize_names([n for f in feats for n in f.column_names]),
+        encoded=encoded,
+        answer_number=torch.from_numpy(np.nan_to_num(answer_number, nan=0.0)).float(),
+        has_number=torch.from_numpy(~np.isnan(answer_number)),
+        answer_items=torch.from_numpy(_pad(items, (R, C), np.int64, -1)),
+        has_cells=torch.tensor([f.answer_items is not None for f in feats]),
+    )
+
+
+def _collate_encoded(feats: list[Features], W: int, C: int) -> Encoded:
+    H = feats[0].encoded["pooled"].shape[-1]
+    B = len(feats)
+    words = torch.zeros(B, W, H)
+    cols = torch.zeros(B, C, H)
+    for b, f in enumerate(feats):
+        e = f.encoded
+        words[b, :e["word_states"].shape[0]] = e["word_states"].float()
+        cols[b, :e["col_states"].shape[0]] = e["col_states"].float()
+    word_mask = torch.from_numpy(_pad([np.ones(len(f.words), bool) for f in feats], (W,), bool))
+    col_mask = torch.from_numpy(_pad([np.ones(len(f.column_names), bool) for f in feats], (C,), bool))
+    pooled = torch.stack([f.encoded["pooled"].float() for f in feats])
+    return Encoded(words, word_mask, pooled, cols, col_mask)

@@ -1,0 +1,429 @@
+"""The Neural Programmer (Neelakantan et al. 2016, with ACT halting): question + table -> program.
+
+API (what trainers and the product use)
+---------------------------------------
+>>> from nqa.programmer import NeuralProgrammer, ProgrammerConfig            # doctest: +SKIP
+>>> from nqa.features import build_features, collate, with_answer           # doctest: +SKIP
+>>> model = NeuralProgrammer(ProgrammerConfig(encoder="tiny"))              # "minilm": pretrained
+>>> q = parse_question(text, table)
+>>> f = with_answer(build_features(table, q), table, ["42"])               # weak supervision target
+>>> batch = collate([f, ...])                                               # padded tensors
+>>> out = model(batch)                                                      # soft execution, all steps
+>>> losses = model.loss(out, batch, tau=model.config.tau)                   # dict; losses["loss"].backward()
+>>> programs = model.decode(table, q, k=5)        # list[Program], best first; exact: nqa.executor.execute
+>>> logp = model.program_log_prob(batch, cands)   # (M,) log p(program | question, table), teacher forcing;
+...                                               # cands = ProgramTargets.from_programs([(b, Program)...])
+>>> model.save_pretrained(d); NeuralProgrammer.from_pretrained(d)   # config.json + model.safetensors
+
+Frozen-encoder caching: `model.encode(batch)` returns `Encoded`; store `enc.slice(b)` in
+`Features.encoded` and `collate` will pass the cached states so the encoder is skipped.
+
+How it works, top to bottom
+---------------------------
+* The encoder gives word vectors, a pooled question vector and one vector per column header.
+* A history RNN (GRU cell) runs over positions t = 0..T (T = max_steps). At each position it reads
+  the question by attention and is fed the previous step's op and column (soft: their expected
+  embeddings; teacher forcing and decoding: the chosen ones).
+* At position t the model either halts, giving the answer with a terminal op (count, sum, ..., print)
+  over the current selection, or selects rows with one more selection op. So a program has 0..T
+  selection steps then one terminal step; ACT (nqa/act.py) weighs the positions.
+* op selector: content attention over op embeddings; column pointer: content attention over column
+  vectors (header + match features); constant pointer: attention over the question's constants
+  (their word span + features). Every selection op is executed softly (nqa/ops.py) and mixed.
+* Loss (weak supervision): at each position the expected loss of the terminal choice: Huber (clipped)
+  against a numeric answer for count/sum/avg/max/min/difference, a lookup log-loss for print (at
+  least one selected cell per answer item, small penalty on other cells); a terminal that cannot
+  give the answer costs `loss_clip`. The model's op distribution then takes the soft minimum of the
+  two losses itself. Positions are weighted by ACT; plus tau * ponder cost.
+  Why the expected loss and not the loss of the expected answer: mixing a count of 3 with a sum of
+  9000 gives a number no program produces; the expected loss trains the distribution that argmax
+  decoding reads.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nqa import ops
+from nqa.act import halting_bias_for, halting_weights, Halting
+from nqa.attention import masked_softmax
+from nqa.encoder import Encoded, Encoder, EncoderConfig
+from nqa.features import COL_FEATURES, CONST_FEATURES, Batch
+from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+N_SEL, N_TERM = len(SELECT_OPS), len(TERMINAL_OPS)
+SCALAR_OPS = [op for op in TERMINAL_OPS if op != "print"]  # order of ops.soft_terminal_scalars
+PRINT = TERMINAL_OPS.index("print")
+NEG = -1e9  # masked logit (finite: log_softmax of an all-masked row stays finite)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be loaded."""
+
+
+@dataclass
+class ProgrammerConfig:
+    encoder: str = "minilm"  # "minilm" (pretrained, from the pip package) | "tiny" (random init: tests, synthetic)
+    encoder_train_top_layers: int = 0  # minilm: 0 = frozen (not saved in checkpoints), k = tune the top k layers
+    tiny_hidden: int = 64
+    tiny_layers: int = 2
+    d_model: int = 128
+    max_steps: int = 4  # selection steps at most; a program has 0..max_steps of them
+    act_eps: float = 0.01
+    # Halting starts uniform over the max_steps + 1 positions (bias logit(1/(T+1))): every position's
+    # terminal gets trained from the start, and no early collapse to short programs.
+    act_initial_steps: float = 0.0  # 0 = max_steps + 1
+    tau: float = 0.003  # ponder cost weight (warm it up: act.tau_schedule)
+    huber_delta: float = 1.0
+    scalar_scale: float = 0.05  # Huber on (y - y*) / (1 + scalar_scale * |y*|): sums of years stay trainable
+    loss_clip: float = 5.0  # a terminal's loss never exceeds this (soft clip); also the cost of an impossible one
+    cell_penalty: float = 0.3  # weight of the log-loss on selected non-answer cells
+    dropout: float = 0.1
+
+
+@dataclass
+class Output:
+    """What one soft forward pass produces (P = max_steps + 1 positions)."""
+
+    selections: torch.Tensor  # (B, P, R) the row selection at each position (position 0: all rows)
+    op_probs: torch.Tensor  # (B, T, N_SEL) selection op distribution of each selection step
+    col_probs: torch.Tensor  # (B, T, C)
+    const_probs: torch.Tensor  # (B, T, K)
+    term_probs: torch.Tensor  # (B, P, N_TERM) terminal op if the program halts at this position
+    term_col_probs: torch.Tensor  # (B, P, C)
+    halt_probs: torch.Tensor  # (B, P) ACT halting unit
+    halting: Halting  # ACT step weights over positions, steps N (positions used), remainder, ponder
+
+
+@dataclass
+class ProgramTargets:
+    """M discrete programs (candidates) as tensors, for program_log_prob. T = max_steps."""
+
+    example: torch.Tensor  # (M,) which batch example each program belongs to
+    ops: torch.Tensor  # (M, T) selection op index in SELECT_OPS (0 past n_steps)
+    cols: torch.Tensor  # (M, T) column (0 when unused)
+    consts: torch.Tensor  # (M, T) constant (0 when unused)
+    n_steps: torch.Tensor  # (M,) number of selection steps
+    term_op: torch.Tensor  # (M,) index in TERMINAL_OPS
+    term_col: torch.Tensor  # (M,) column (0 for count)
+
+    @classmethod
+    def from_programs(cls, items: list[tuple[int, Program]], max_steps: int) -> "ProgramTargets":
+        """items: (example index in the batch, Program) pairs; programs longer than max_steps raise."""
+        M = len(items)
+        t = {n: torch.zeros(M, max_steps, dtype=torch.long) for n in ("ops", "cols", "consts")}
+        ex, n_steps, term_op, term_col = (torch.zeros(M, dtype=torch.long) for _ in range(4))
+        for m, (b, p) in enumerate(items):
+            sel = p.selection_steps
+            if len(sel) > max_steps:
+                raise ValueError(f"program {p} has {len(sel)} selection steps; the model allows {max_steps}")
+            ex[m], n_steps[m] = b, len(sel)
+            for i, st in enumerate(sel):
+                t["ops"][m, i] = SELECT_OPS.index(st.op)
+                t["cols"][m, i] = st.column or 0
+                t["consts"][m, i] = st.constant or 0
+            term_op[m] = TERMINAL_OPS.index(p.terminal.op)
+            term_col[m] = p.terminal.column or 0
+        return cls(ex, t["ops"], t["cols"], t["consts"], n_steps, term_op, term_col)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+
+
+@dataclass
+class Context:
+    """The encoded example, projected to d_model, that every step reads."""
+
+    words: torch.Tensor  # (B, W, D)
+    word_mask: torch.Tensor  # (B, W)
+    question: torch.Tensor  # (B, D)
+    cols: torch.Tensor  # (B, C, D) header + match features
+    col_mask: torch.Tensor  # (B, C)
+    consts: torch.Tensor  # (B, K, D) word span + features
+    const_mask: torch.Tensor  # (B, K)
+    op_mask: torch.Tensor  # (B, N_SEL) ops that can run (constants of the right kind exist)
+
+    def index(self, idx: torch.Tensor) -> "Context":
+        return Context(*(getattr(self, f.name)[idx] for f in fields(self)))
+
+
+class NeuralProgrammer(nn.Module):
+    def __init__(self, config: ProgrammerConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or ProgrammerConfig()
+        self.encoder = Encoder(EncoderConfig(kind=cfg.encoder, train_top_layers=cfg.encoder_train_top_layers,
+                                             tiny_hidden=cfg.tiny_hidden, tiny_layers=cfg.tiny_layers))
+        H, D = self.encoder.hidden_size, cfg.d_model
+        self.word_proj = nn.Linear(H, D)
+        self.question_proj = nn.Linear(H, D)
+        self.col_proj = nn.Linear(H, D)
+        self.col_feat = nn.Linear(len(COL_FEATURES), D)
+        self.const_proj = nn.Linear(D, D)
+        self.const_feat = nn.Linear(len(CONST_FEATURES), D)
+        self.drop = nn.Dropout(cfg.dropout)
+        # controller: question attention + GRU cell over [question read, previous op, previous column]
+        self.init_h = nn.Linear(D, D)
+        self.read_query = nn.Linear(D, D)
+        self.gru = nn.GRUCell(3 * D, D)
+        # heads read z = [h; question read] (2D)
+        self.op_emb = nn.Parameter(torch.randn(N_SEL, D) * 0.1)
+        self.term_emb = nn.Parameter(torch.randn(N_TERM, D) * 0.1)
+        self.op_query = nn.Linear(2 * D, D)
+        self.col_query = nn.Linear(2 * D, D)
+        self.const_query = nn.Linear(2 * D, D)
+        self.term_query = nn.Linear(2 * D, D)
+        self.term_col_query = nn.Linear(2 * D, D)
+        self.halt = nn.Linear(2 * D, 1)
+        nn.init.zeros_(self.halt.weight)  # every question starts at the same, uniform halting
+        nn.init.constant_(self.halt.bias, halting_bias_for(cfg.act_initial_steps or cfg.max_steps + 1))
+
+    # -- encoding -----------------------------------------------------------------------------
+    def encode(self, batch: Batch) -> Encoded:
+        """Encoder outputs (cached ones when the batch carries them)."""
+        if batch.encoded is not None:
+            return batch.encoded
+        return self.encoder(batch.question_tokens, batch.name_tokens, batch.col_mask)
+
+    def context(self, batch: Batch, encoded: Encoded | None = None) -> Context:
+        enc = encoded if encoded is not None else self.encode(batch)
+        words = self.drop(self.word_proj(enc.word_states))  # (B, W, D)
+        W = words.shape[1]
+        if W < batch.word_mask.shape[1]:  # truncated by the encoder's max length
+            words = F.pad(words, (0, 0, 0, batch.word_mask.shape[1] - W))
+        words = words[:, :batch.word_mask.shape[1]]
+        word_mask = batch.word_mask
+        question = torch.tanh(self.question_proj(enc.pooled))  # (B, D)
+        cols = self.col_proj(enc.col_states) + self.col_feat(batch.col_feats)  # (B, C, D)
+        # constant = mean of its span's word vectors + features
+        pos = torch.arange(words.shape[1], device=words.device)
+        span = batch.const_span  # (B, K, 2)
+        in_span = ((pos[None, None] >= span[..., :1]) & (pos[None, None] < span[..., 1:])).to(words.dtype)  # (B, K, W)
+        span_mean = in_span @ words / in_span.sum(-1, keepdim=True).clamp_min(1)
+        consts = self.const_proj(span_mean) + self.const_feat(batch.const_feats)  # (B, K, D)
+        t = batch.table
+        has_any, has_num, has_text = batch.const_mask.any(1), t.const_is_number.any(1), t.const_is_text.any(1)
+        need = {"filter_eq": has_any, "filter_any": has_text, "filter_gt": has_num, "filter_ge": has_num,
+                "filter_lt": has_num, "filter_le": has_num}
+        op_mask = torch.stack([need.get(op, torch.ones_like(has_any)) for op in SELECT_OPS], dim=1)
+        return Context(words, word_mask, question, cols, batch.col_mask, consts, batch.const_mask, op_mask)
+
+    # -- one controller step and the heads ------------------------------------------------------
+    def initial_state(self, ctx: Context) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(h, previous op vector, previous column vector) before position 0."""
+        h = torch.tanh(self.init_h(ctx.question))
+        return h, torch.zeros_like(h), torch.zeros_like(h)
+
+    def step(self, ctx: Context, h: torch.Tensor, prev_op: torch.Tensor, prev_col: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> new h (B, D) and the heads' input z = [h; question read] (B, 2D)."""
+        D = h.shape[-1]
+        att = masked_softmax((ctx.words @ self.read_query(h)[:, :, None]).squeeze(-1) / D ** 0.5, ctx.word_mask)
+        read = (att[:, :, None] * ctx.words).sum(1)  # (B, D)
+        h = self.gru(torch.cat([read, prev_op, prev_col], -1), h)
+        return h, torch.cat([h, read], -1)
+
+    @staticmethod
+    def _logp(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(logits.masked_fill(~mask, NEG), dim=-1)
+
+    def select_logp(self, ctx: Context, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-distributions of the selection step: op (B, N_SEL), column (B, C), constant (B, K)."""
+        D = self.config.d_model
+        op = self.op_query(z) @ self.op_emb.T / D ** 0.5
+        col = (ctx.cols @ self.col_query(z)[:, :, None]).squeeze(-1) / D ** 0.5
+        const = (ctx.consts @ self.const_query(z)[:, :, None]).squeeze(-1) / D ** 0.5
+        return self._logp(op, ctx.op_mask), self._logp(col, ctx.col_mask), self._logp(const, ctx.const_mask)
+
+    def terminal_logp(self, ctx: Context, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Terminal op (B, N_TERM), its column (B, C), and the halting probability (B,)."""
+        D = self.config.d_model
+        op = self.term_query(z) @ self.term_emb.T / D ** 0.5
+        col = (ctx.cols @ self.term_col_query(z)[:, :, None]).squeeze(-1) / D ** 0.5
+        halt = torch.sigmoid(self.halt(z)).squeeze(-1)
+        return F.log_softmax(op, -1), self._logp(col, ctx.col_mask), halt
+
+    def history(self, ctx: Context, op_p: torch.Tensor, col_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the next position is fed: op and column vectors under the given distributions
+        (one-hot for a chosen program)."""
+        return op_p @ self.op_emb, (col_p[:, :, None] * ctx.cols).sum(1)
+
+    # -- soft forward (training) ----------------------------------------------------------------
+    def forward(self, batch: Batch, encoded: Encoded | None = None) -> Output:
+        ctx = self.context(batch, encoded)
+        T = self.config.max_steps
+        s = batch.table.row_mask.float()  # (B, R)
+        h, prev_op, prev_col = self.initial_state(ctx)
+        sels, op_ps, col_ps, const_ps, term_ps, tcol_ps, halts = [s], [], [], [], [], [], []
+        for t in range(T + 1):
+            h, z = self.step(ctx, h, prev_op, prev_col)
+            term_lp, tcol_lp, halt = self.terminal_logp(ctx, z)
+            term_ps.append(term_lp.exp())
+            tcol_ps.append(tcol_lp.exp() * ctx.col_mask)
+            halts.append(halt)
+            if t == T:
+                break
+            op_lp, col_lp, const_lp = self.select_logp(ctx, z)
+            op_p, col_p = op_lp.exp() * ctx.op_mask, col_lp.exp() * ctx.col_mask
+            const_p = const_lp.exp() * ctx.const_mask
+            s = ops.soft_select_step(s, batch.table, op_p, col_p, const_p)
+            prev_op, prev_col = self.history(ctx, op_p, col_p)
+            sels.append(s)
+            op_ps.append(op_p), col_ps.append(col_p), const_ps.append(const_p)
+        halt_probs = torch.stack(halts, 1)
+        halting = halting_weights(halt_probs, eps=self.config.act_eps)
+        return Output(torch.stack(sels, 1), torch.stack(op_ps, 1), torch.stack(col_ps, 1), torch.stack(const_ps, 1),
+                      torch.stack(term_ps, 1), torch.stack(tcol_ps, 1), halt_probs, halting)
+
+    # -- weak-supervision loss ------------------------------------------------------------------
+    def position_losses(self, out: Output, batch: Batch) -> torch.Tensor:
+        """(B, P): expected loss of the terminal choice at each position."""
+        cfg = self.config
+        B, P, R = out.selections.shape
+        sels = out.selections.reshape(B * P, R)
+        rep = lambda x: x.repeat_interleave(P, 0)  # noqa: E731  (B, ...) -> (B * P, ...)
+        table = ops.SoftTable(**{k: rep(v) for k, v in batch.table.__dict__.items()})
+        scalars = ops.soft_terminal_scalars(sels, table).view(B, P, len(SCALAR_OPS), -1)  # (B, P, 6, C)
+        target = batch.answer_number[:, None, None, None]
+        err = (scalars - target) / (1 + cfg.scalar_scale * target.abs())
+        scalar_loss = _soft_clip(F.huber_loss(err, torch.zeros_like(err), reduction="none", delta=cfg.huber_delta),
+                                 cfg.loss_clip)
+        scalar_loss = torch.where(batch.has_number[:, None, None, None], scalar_loss,
+                                  torch.full_like(scalar_loss, cfg.loss_clip))
+        tcol = out.term_col_probs  # (B, P, C)
+        scalar_loss = (scalar_loss * tcol[:, :, None, :]).sum(-1)  # (B, P, 6) expected over columns
+        lookup = ops.soft_lookup(sels, tcol.reshape(B * P, -1)).view(B, P, R, -1)  # (B, P, R, C)
+        look_loss = _soft_clip(self._lookup_loss(lookup, batch), cfg.loss_clip)  # (B, P)
+        look_loss = torch.where(batch.has_cells[:, None], look_loss, torch.full_like(look_loss, cfg.loss_clip))
+        per_op = torch.cat([scalar_loss, look_loss[..., None]], -1)  # (B, P, N_TERM) in TERMINAL_OPS order
+        order = [SCALAR_OPS.index(op) if op != "print" else len(SCALAR_OPS) for op in TERMINAL_OPS]
+        per_op = per_op[..., order]
+        return (out.term_probs * per_op).sum(-1)
+
+    def _lookup_loss(self, lookup: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """lookup (B, P, R, C) -> (B, P): −log P(some selected cell holds each answer item) averaged over
+        items; plus cell_penalty · mean −log(1 − p) over cells holding no answer item."""
+        p = lookup.clamp(1e-6, 1 - 1e-6)
+        log_not = torch.log1p(-p)  # (B, P, R, C)
+        items = batch.answer_items  # (B, R, C) long, -1 = no item
+        n_items = int(items.max()) + 1 if items.numel() else 0
+        B, P = p.shape[:2]
+        real = (batch.table.row_mask[:, :, None] & batch.col_mask[:, None, :])[:, None]  # (B, 1, R, C)
+        other = real & (items < 0)[:, None]
+        penalty = -(log_not * other).sum((-1, -2)) / other.sum((-1, -2)).clamp_min(1)
+        if n_items == 0:
+            return penalty * self.config.cell_penalty
+        onehot = (items[..., None] == torch.arange(n_items, device=p.device)).to(p.dtype)  # (B, R, C, I)
+        log_none = torch.einsum("bprc,brci->bpi", log_not, onehot)  # log P(no cell of item i selected)
+        has_item = onehot.sum((1, 2)) > 0  # (B, I)
+        log_some = torch.log((-torch.expm1(log_none)).clamp_min(1e-6))  # log(1 − exp(log_none))
+        item_loss = -(log_some * has_item[:, None]).sum(-1) / has_item.sum(-1, keepdim=True).clamp_min(1)
+        return item_loss + self.config.cell_penalty * penalty
+
+    def loss(self, out: Output, batch: Batch, tau: float | None = None) -> dict[str, torch.Tensor]:
+        """{"loss": scalar to backprop, "answer": mean expected answer loss, "ponder": mean N + R}."""
+        tau = self.config.tau if tau is None else tau
+        answer = (out.halting.weights * self.position_losses(out, batch)).sum(-1)  # (B,)
+        ponder = out.halting.ponder
+        return {"loss": (answer + tau * ponder).mean(), "answer": answer.mean().detach(),
+                "ponder": ponder.mean().detach()}
+
+    # -- teacher forcing: log p(program) ---------------------------------------------------------
+    def program_log_prob(self, batch: Batch, targets: ProgramTargets, encoded: Encoded | None = None) -> torch.Tensor:
+        """(M,) log p(program | question, table) for M discrete programs, batched over all of them.
+
+        Each program's choices are fed back as history (teacher forcing). The number of selection
+        steps N is scored with the halting units as a stopping distribution, h_N · Π_{t<N} (1 − h_t)
+        (h = 1 at the last position): unlike the ACT weights it gives every length a non-zero
+        probability, so a marginal-likelihood loss can lengthen programs as well as shorten them.
+        For a loss over several candidates per example: logsumexp of this per example.
+        """
+        ctx = self.context(batch, encoded).index(targets.example)  # (M, ...)
+        T, M = self.config.max_steps, targets.example.shape[0]
+        h, prev_op, prev_col = self.initial_state(ctx)
+        logp = torch.zeros(M, device=h.device)
+        log_continue = torch.zeros(M, device=h.device)
+        col_needed = torch.tensor([op in OPS_WITH_COLUMN for op in SELECT_OPS], device=h.device)
+        const_needed = torch.tensor([op in OPS_WITH_CONSTANT for op in SELECT_OPS], device=h.device)
+        term_col_needed = torch.tensor([op in OPS_WITH_COLUMN for op in TERMINAL_OPS], device=h.device)
+        rows = torch.arange(M, device=h.device)
+        for t in range(T + 1):
+            h, z = self.step(ctx, h, prev_op, prev_col)
+            term_lp, tcol_lp, halt = self.terminal_logp(ctx, z)
+            here = targets.n_steps == t  # programs that halt at this position
+            log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
+            term = log_continue + log_halt + term_lp[rows, targets.term_op] + torch.where(
+                term_col_needed[targets.term_op], tcol_lp[rows, targets.term_col], torch.zeros_like(halt))
+            logp = torch.where(here, term, logp)
+            if t == T:
+                break
+            op_lp, col_lp, const_lp = self.select_logp(ctx, z)
+            o, c, k = targets.ops[:, t], targets.cols[:, t], targets.consts[:, t]
+            step_lp = op_lp[rows, o] + torch.where(col_needed[o], col_lp[rows, c], torch.zeros_like(halt)) \
+                + torch.where(const_needed[o], const_lp[rows, k], torch.zeros_like(halt))
+            log_continue = log_continue + torch.log1p(-halt.clamp_max(1 - 1e-6)) + step_lp
+            one_op = F.one_hot(o, N_SEL).to(h.dtype)
+            one_col = F.one_hot(c, ctx.cols.shape[1]).to(h.dtype) * col_needed[o, None]
+            prev_op, prev_col = self.history(ctx, one_op, one_col)
+        return logp
+
+    # -- decoding --------------------------------------------------------------------------------
+    def decode(self, table, question, k: int = 1) -> list[Program]:
+        """The k most likely programs for one question, best first (the first is the ACT hard path)."""
+        from nqa.decode import decode_programs
+
+        return decode_programs(self, [table], [question], k=k)[0]
+
+    # -- save / load -----------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """The parameters a checkpoint holds: all but the frozen pretrained encoder weights."""
+        frozen = {f"encoder.{n}" for n in self.encoder.frozen_state_keys()}
+        return {n: t for n, t in self.state_dict().items() if n not in frozen}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / CONFIG_FILE).write_text(json.dumps({"model": asdict(self.config)}, indent=2))
+        save_file({n: t.detach().contiguous().cpu() for n, t in self.checkpoint_state().items()}, str(d / WEIGHTS_FILE))
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "NeuralProgrammer":
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not (d / CONFIG_FILE).is_file() or not (d / WEIGHTS_FILE).is_file():
+            raise CheckpointError(f"{d}: needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+        try:
+            config = ProgrammerConfig(**json.loads((d / CONFIG_FILE).read_text())["model"])
+        except (TypeError, KeyError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{d / CONFIG_FILE}: not a model config ({e})") from None
+        model = cls(config)
+        state = load_file(str(d / WEIGHTS_FILE), device="cpu")
+        expected = set(model.checkpoint_state())
+        if set(state) != expected:
+            raise CheckpointError(f"{d}: weights do not fit the config (missing {sorted(expected - set(state))[:5]}, "
+                                  f"unexpected {sorted(set(state) - expected)[:5]})")
+        model.load_state_dict(state, strict=False)
+        return model.to(device).eval()
+
+
+def _soft_clip(x: torch.Tensor, limit: float) -> torch.Tensor:
+    """limit · tanh(x / limit): ~x when small, never above limit, still a (small) gradient when far."""
+    return limit * torch.tanh(x / limit)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+__all__ = ["NeuralProgrammer", "ProgrammerConfig", "ProgramTargets", "Output", "CheckpointError"]
