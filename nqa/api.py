@@ -8,17 +8,16 @@ threads or app sessions. The pipeline for one question is
 The model only *chooses* a program; the answer always comes from running that program exactly
 (`nqa.executor`), so the answer, the cells, and the SQL agree by construction.
 
-Example (a freshly initialised model, so the answer itself is arbitrary; the shipped model is what
-`TableQA.from_pretrained()` loads):
+Example:
 
     >>> import pandas as pd
     >>> from nqa import TableQA
-    >>> qa = TableQA.from_pretrained(doctest_model_dir)
-    >>> medals = pd.DataFrame({"Nation": ["Norway", "Germany"], "Gold": ["16", "12"]})
+    >>> qa = TableQA.from_pretrained()  # the shipped model; loads once, in about a second
+    >>> medals = pd.DataFrame({"Nation": ["Norway", "Germany", "Canada"], "Gold": [16, 12, 4]})
     >>> answer = qa.ask(medals, "which nation won the most gold medals?")
-    >>> isinstance(answer.values, list) and 0.0 <= answer.confidence <= 1.0
+    >>> answer.run_sql() == answer.values  # the SQL reproduces the answer
     True
-    >>> answer.sql.startswith("WITH") or answer.sql.startswith("SELECT")
+    >>> answer.n_steps == len(answer.program.steps) and 0.0 <= answer.confidence <= 1.0
     True
 """
 from __future__ import annotations
@@ -72,11 +71,12 @@ class Alternative:
     probability: float
     program: Program
     table: Table = field(repr=False, compare=False)
+    parsed: Question | None = field(default=None, repr=False, compare=False)
 
     @property
     def sql(self) -> str:
         """The program as SQLite SQL (computed on demand: most callers never look)."""
-        return self.program.to_sql(self.table, "sqlite")
+        return self.program.to_sql(self.table, "sqlite", question=self.parsed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "probability": self.probability, "program": str(self.program),
@@ -102,6 +102,7 @@ class Answer:
         selections: the row indices selected after each selection step (for showing the program's
             work; the same rows the SQL's CTEs hold).
         table: the table the question was asked about.
+        parsed: the question as the model saw it (tokens, and the constants a program can use).
     """
 
     question: str
@@ -114,6 +115,7 @@ class Answer:
     alternatives: list[Alternative] = field(default_factory=list)
     selections: list[list[int]] = field(default_factory=list)
     table: Table | None = field(default=None, repr=False, compare=False)
+    parsed: Question | None = field(default=None, repr=False, compare=False)  # tokens and constants
 
     @property
     def n_steps(self) -> int:
@@ -121,14 +123,32 @@ class Answer:
         return len(self.program.steps)
 
     def to_sql(self, dialect: str = "sqlite") -> str:
-        """The program as SQL in another dialect (any sqlglot dialect name)."""
-        return self.program.to_sql(self._table(), dialect)
+        """The program as SQL in another dialect (any sqlglot dialect name).
+
+        Example:
+            >>> import pandas as pd
+            >>> planets = pd.DataFrame({"Planet": ["Earth", "Mars", "Jupiter"], "Moons": [1, 2, 95]})
+            >>> answer = TableQA.from_pretrained().ask(planets, "which planet has the most moons?")
+            >>> "SELECT" in answer.to_sql("postgres") and "SELECT" in answer.to_sql("bigquery")
+            True
+        """
+        return self.program.to_sql(self._table(), dialect, question=self.parsed)
 
     def setup_sql(self, dialect: str = "sqlite") -> str:
         """SQL that creates and fills the table, so that running it and then `sql` gives `values`."""
         from nqa.sql import table_to_setup_sql
 
         return table_to_setup_sql(self._table(), dialect=dialect)
+
+    def run_sql(self, engine: str = "sqlite") -> list[str]:
+        """Run `setup_sql` and `sql` in a fresh in-memory SQLite or DuckDB; the answer it gives.
+
+        It equals `values`: the SQL is an exact translation of the program.
+        """
+        from nqa.sql_run import run_script
+
+        return run_script(self.setup_sql(engine), self.sql if engine == "sqlite" else self.to_sql(engine),
+                          self.program.terminal.op, engine=engine)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (what `nqa ask --json` prints)."""
@@ -178,7 +198,7 @@ class TableQA:
     question parse, one model decode, and an exact program run.
     """
 
-    def __init__(self, model, device: str = "cpu", top_k: int = 5) -> None:
+    def __init__(self, model, device: str = "cpu", top_k: int = 4) -> None:
         self.model = model.eval()
         self.device = device
         self.top_k = top_k
@@ -209,7 +229,16 @@ class TableQA:
         return cls(model.to(device), device=device)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`."""
+        """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.
+
+        Example:
+            >>> import tempfile
+            >>> qa = TableQA.from_pretrained()
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     sorted(p.name for p in qa.save_pretrained(d).iterdir())
+            ...     copy = TableQA.from_pretrained(d)
+            ['config.json', 'model.safetensors']
+        """
         from safetensors.torch import save_file
 
         directory = Path(path)
@@ -241,6 +270,18 @@ class TableQA:
         Raises:
             TableError: the table cannot be read or has no rows.
             QuestionError: the question is empty, too long, or not a string.
+
+        Example:
+            >>> import pandas as pd
+            >>> planets = pd.DataFrame({"Planet": ["Mercury", "Venus", "Earth", "Mars", "Jupiter"],
+            ...                         "Moons": [0, 0, 1, 2, 95], "Rings": ["No", "No", "No", "No", "Yes"]})
+            >>> qa = TableQA.from_pretrained()
+            >>> answer = qa.ask(planets, "how many planets have no rings?")
+            >>> answer.to_dict()["answer"] == answer.values
+            True
+            >>> qa.ask(planets, "   ")
+            Traceback (most recent call last):
+            nqa.api.QuestionError: the question is empty: type a question about the table
         """
         return self.ask_batch(table, [question])[0]
 
@@ -249,6 +290,16 @@ class TableQA:
 
         Gives exactly what `ask` gives for each question; faster because the model decodes the
         batch together and each distinct table is read once.
+
+        Example:
+            >>> import pandas as pd
+            >>> planets = pd.DataFrame({"Planet": ["Mercury", "Venus", "Earth", "Mars", "Jupiter"],
+            ...                         "Moons": [0, 0, 1, 2, 95]})
+            >>> qa = TableQA.from_pretrained()
+            >>> questions = ["which planet has the most moons?", "how many planets have no moons?"]
+            >>> answers = qa.ask_batch(planets, questions)
+            >>> [a.values for a in answers] == [qa.ask(planets, q).values for q in questions]
+            True
         """
         if isinstance(questions, str):
             raise QuestionError("ask_batch takes a list of questions; use ask() for one question")
@@ -322,7 +373,7 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
     same = sum(p.probability for p, e in runs if e is not None and e.values == ex.values)
     # Probabilities are normalised over the beam so that the confidence reads as a share in [0, 1].
     confidence = min(1.0, max(0.0, same / total)) if not math.isnan(same / total) else 0.0
-    alternatives = [Alternative(e.values, p.probability / total, p, table)
+    alternatives = [Alternative(e.values, p.probability / total, p, table, question)
                     for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
     return Answer(
         question=question.text,
@@ -331,10 +382,11 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
         cells=ex.cells,
         confidence=confidence,
         program=program,
-        sql=program.to_sql(table, "sqlite"),
+        sql=program.to_sql(table, "sqlite", question=question),
         alternatives=alternatives,
         selections=[[int(i) for i in s.nonzero()[0]] for s in ex.selections],
         table=table,
+        parsed=question,
     )
 
 
@@ -412,18 +464,22 @@ def _build_model(config: dict, directory: Path):
 
 
 def _load_state(model, state: dict, directory: Path) -> None:
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shape mismatches
-        raise CheckpointError(f"{directory}: the weights do not fit the model config ({e})") from None
-    missing = [k for k in missing if k in _saved_state(model)]
+    expected = _saved_state(model)
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{directory}: the weights do not fit the model config "
-                              f"(missing {missing[:5]}, unexpected {list(unexpected)[:5]})")
+                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        raise CheckpointError(f"{directory}: the weights do not fit the model config (shapes differ for "
+                              f"{wrong[:5]}, e.g. {tuple(state[wrong[0]].shape)} vs {tuple(expected[wrong[0]].shape)})")
+    model.load_state_dict(state, strict=False)
 
 
 def _saved_state(model) -> dict:
     """The parameters a checkpoint holds (the frozen base encoder comes from its pip package)."""
+    if hasattr(model, "checkpoint_state"):
+        return model.checkpoint_state()
     return model.state_dict()
 
 
@@ -437,4 +493,6 @@ def _decode(model, tables: list[Table], questions: list[Question], k: int) -> li
     import torch
 
     with torch.inference_mode():
+        if hasattr(model, "decode_batch"):
+            return model.decode_batch(tables, questions, k=k)
         return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]

@@ -1,0 +1,95 @@
+"""The Streamlit app through streamlit's AppTest: real script runs, widgets found by key."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "streamlit_app.py")
+TIMEOUT = 120  # the first run loads the model (tiny here, but torch and transformers import)
+
+
+@pytest.fixture
+def app(monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("NQA_MODEL", str(tiny_model_dir))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join(e.value for e in [*at.markdown, *at.caption, *at.error, *at.warning, *at.info])
+
+
+def test_first_page_shows_a_sample_table_and_asks_for_a_question(app):
+    assert app.selectbox(key="sample").value.startswith("Olympic")
+    assert app.text_input(key="question").value == ""
+    assert "Ask a question about a table" in app.title[0].value
+    assert not app.error
+
+
+def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(app, tiny_qa):
+    q = "which country won the most gold medals?"
+    app.text_input(key="question").set_value(q)
+    app.button(key="ask").click().run()
+    assert not app.exception and not app.error
+    want = tiny_qa.ask(ROOT / "data" / "olympics.csv", q)
+    assert f"## {want.text}" in texts(app)
+    assert app.metric[0].label == "Confidence" and app.metric[0].value == f"{want.confidence:.0%}"
+    assert app.code[0].value == want.sql
+    assert str(want.program) in texts(app)
+    assert app.sidebar.dataframe  # the history
+    # Another dialect: the SQL follows the sidebar's choice.
+    app.selectbox(key="dialect").select("duckdb").run()
+    assert app.code[0].value == want.to_sql("duckdb")
+
+
+def test_example_buttons_ask_their_question(app, tiny_qa):
+    app.button(key="example_1").click().run()
+    assert not app.exception
+    q = app.text_input(key="question").value
+    assert q == "how many nations won more than 10 gold medals?"
+    assert f"## {tiny_qa.ask(ROOT / 'data' / 'olympics.csv', q).text}" in texts(app)
+    assert len(app.session_state.history) == 1
+
+
+def test_empty_question_gets_a_message_not_an_exception(app):
+    app.button(key="ask").click().run()
+    assert not app.exception
+    assert any("empty" in w.value for w in app.warning)
+
+
+def test_other_sample_tables(app):
+    app.selectbox(key="sample").select("The planets").run()
+    app.button(key="example_0").click().run()
+    assert not app.exception and not app.error
+    assert app.code  # SQL shown for the new table
+
+
+def _upload(app, name: str, data: bytes):
+    app.radio(key="source").set_value("Upload a CSV").run()
+    app.file_uploader(key="upload").upload(name, data, "text/csv").run()
+    assert not app.exception
+
+
+def test_uploaded_csv_can_be_asked(app, tiny_qa):
+    _upload(app, "pets.csv", b"name,legs\ncat,4\nbird,2\nsnake,0\n")
+    assert not app.error
+    app.text_input(key="question").set_value("which animal has the most legs?")
+    app.button(key="ask").click().run()
+    assert not app.exception and not app.error and app.code
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("empty.csv", b"", "empty"),
+    ("image.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "not a text/CSV file"),
+    ("binary.csv", b"\x00\x01\x02binary\x00\xff" * 64, "not a text/CSV file"),
+    ("header.csv", b"a,b,c\n", "no rows"),
+])
+def test_bad_uploads_show_an_error(app, name, data, message):
+    _upload(app, name, data)
+    assert any(message in e.value for e in app.error), [e.value for e in app.error]
+    assert not app.code  # nothing asked about a table that is not there
