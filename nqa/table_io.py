@@ -150,17 +150,39 @@ def _decode(data: bytes, name: str) -> str:
             except UnicodeDecodeError:
                 pass
         raise TableError(f"{name}: not a text/CSV file (it contains binary data)")
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:1024 * 1024]).best()
-    if best is None or best.encoding is None:
+    encoding = guess_encoding(data[:1024 * 1024])
+    if encoding is None:
         raise TableError(f"{name}: not a text/CSV file (no text encoding fits its bytes)")
     try:
-        return data.decode(best.encoding)
+        return data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         # The sample fitted but a later byte does not: keep every byte readable rather than fail.
-        return data.decode("cp1252" if best.encoding in ("cp1252", "windows-1252") else "latin-1",
-                           errors="replace")
+        return data.decode(encoding, errors="replace")
+
+
+# Single-byte encodings for Latin-script text. charset-normalizer often can't tell them apart on a
+# short table (a cp1252 file may come back as mac_latin2 or cp1257), and Excel on Windows, the usual
+# source of non-UTF-8 CSVs, writes cp1252: so any Latin-family guess reads as cp1252 when the bytes
+# allow it. Other guesses (Cyrillic, Greek, CJK...) are kept.
+_LATIN_FAMILY = {"cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "latin_1", "iso8859_2", "iso8859_3",
+                 "iso8859_4", "iso8859_9", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15",
+                 "iso8859_16", "mac_latin2", "mac_roman", "mac_iceland", "mac_turkish", "cp850", "cp437"}
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's guess, read as cp1252 when that guess is a Latin-script encoding."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or not best.encoding:
+        return None
+    if best.encoding in _LATIN_FAMILY:
+        try:
+            data.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return best.encoding
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
