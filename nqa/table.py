@@ -124,8 +124,9 @@ def normalize_text(s: str) -> str:
     Two strings match as table values when their normalised forms are equal, or when one's tokens
     are a contiguous run of the other's (see `contains_tokens`).
     """
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    if not s.isascii():
+        s = unicodedata.normalize("NFKD", s)
+        s = "".join(ch for ch in s if not unicodedata.combining(ch))
     return _NON_ALNUM.sub(" ", s.lower()).strip()
 
 
@@ -145,6 +146,7 @@ _NUMBER = re.compile(
         (?P<suffix>\s*%|st\b|nd\b|rd\b|th\b)?""",
     re.VERBOSE,
 )
+_PLAIN_DECIMAL = re.compile(r"-?\d+\.\d+\Z")
 # Durations and clock times read as seconds so that they order correctly: '1:23.45', '2:03:45'.
 _DURATION = re.compile(r"^\s*(\d{1,3}):([0-5]\d)(?::([0-5]\d))?(\.\d+)?(?![\d:])")
 
@@ -160,7 +162,9 @@ def parse_number(s: str) -> float | None:
     >>> parse_number("1,234[3]"), parse_number("−5%"), parse_number("2nd"), parse_number("12a")
     (1234.0, -5.0, 2.0, None)
     """
-    m = _DURATION.match(s)
+    if s.isascii() and (s.isdigit() or _PLAIN_DECIMAL.match(s)):  # fast path for the common case
+        return float(s)
+    m = _DURATION.match(s) if ":" in s else None
     if m:
         h_or_m, mid, sec, frac = m.groups()
         if sec is None:  # m:ss(.f)
@@ -207,6 +211,10 @@ _DATE_PATTERNS = [re.compile(p) for p in (
     rf"^{_Y}(?:{_DASH}(?:\d{{2}}|\d{{4}}|present))?$",               # 1995; 1999-2000, 2004–05 (start year)
     rf"^(?P<a>\d{{1,2}})[/.](?P<b>\d{{1,2}})[/.]{_Y}$",             # 26/01/1995 or 01/26/1995
 )]
+# What every date form starts with (after an optional weekday): a cheap test that rejects most
+# cells before the patterns are tried.
+_DATE_START = re.compile(rf"^(?:\d{{4}}(?!\d)|\d{{1,2}}(?:st|nd|rd|th)?[\s/.]|(?:{_MONTH_RE})\b|"
+                         r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s)")
 _WEEKDAY = re.compile(r"^(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|urday|sday)?\.?,?\s+")
 # Trailing footnote marks and parenthesised notes that Wikipedia puts after values.
 _TRAILING_NOTES = re.compile(r"(?:\s*\[[^\]]*\]|\s*[*†‡#♦•]+|\s+\([^)]*\))+$")
@@ -225,7 +233,7 @@ def parse_date(s: str) -> Date | None:
     (Date(year=1995, month=1, day=26), '1999-xx-xx')
     """
     t = s.strip().lower()
-    if not t or len(t) > 60 or not any(ch.isdigit() or ch.isalpha() for ch in t[:1]):
+    if not t or len(t) > 60 or not _DATE_START.match(t):
         return None
     t = _TRAILING_NOTES.sub("", t)
     t = _WEEKDAY.sub("", t)
@@ -266,12 +274,19 @@ def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str]) ->
     return "text"
 
 
+# make_column parses each distinct cell once itself; going around the caches there keeps them for
+# question text and avoids filling them with a big table's one-off values.
+_parse_number = parse_number.__wrapped__
+_parse_date = parse_date.__wrapped__
+_normalize_text = normalize_text.__wrapped__
+
+
 def cell_number(raw: str, date: Date | None) -> float:
     """A cell's number (NaN if none). A cell that reads as a date with a month is a date, not the
     number it starts with: '26 Jan 1995' is not 26 and '1995-01-26' is not 1995."""
     if date is not None and date.month is not None:
         return math.nan
-    x = parse_number(raw)
+    x = _parse_number(raw)
     return math.nan if x is None else x
 
 
@@ -284,13 +299,13 @@ def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | 
     codes, uniques = pd.factorize(np.asarray(raw, dtype=object), use_na_sentinel=False)
     uniques = list(uniques)
     u_date = np.empty(max(len(uniques), 1), dtype=object)
-    u_date[: len(uniques)] = [parse_date(u) for u in uniques]
+    u_date[: len(uniques)] = [_parse_date(u) for u in uniques]
     if numbers is None:
         u_num = np.array([cell_number(u, d) for u, d in zip(uniques, u_date)], dtype=np.float64)
         numbers = u_num[codes] if len(raw) else np.zeros(0)
     else:
         numbers = np.asarray(numbers, dtype=np.float64)
-    u_text = np.array([normalize_text(u) for u in uniques] or [""], dtype=object)
+    u_text = np.array([_normalize_text(u) for u in uniques] or [""], dtype=object)
     text = u_text[codes].tolist() if len(raw) else []
     dates = u_date[codes].tolist() if len(raw) else []
     return Column(name=name, raw_name=raw_name, raw=list(raw), text=text, numbers=numbers, dates=dates,
