@@ -193,7 +193,12 @@ def table_to_setup_sql(table: Table, dialect: str = "sqlite", table_name: str = 
 
     >>> from nqa.table import table_from_rows
     >>> print(table_to_setup_sql(table_from_rows(["it's"], [["1,000"], [""]])))
-    CREATE TABLE "t" ("row_id" INTEGER, "it's" TEXT, "it's (norm)" TEXT, "it's (number)" REAL);
+    CREATE TABLE "t" (
+      "row_id" INTEGER,
+      "it's" TEXT,
+      "it's (norm)" TEXT,
+      "it's (number)" REAL
+    );
     INSERT INTO "t" VALUES
       (0, '1,000', '1 000', 1000),
       (1, '', '', NULL);
