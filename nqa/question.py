@@ -267,12 +267,13 @@ def _text_constants(text: str, tokens: list[str], offsets: list[tuple[int, int]]
                 if not any(name.startswith(norm) for name in idx.column_names):
                     break
             span_words = [lows[k] for k in range(i, j) if words[k]]
-            if all(w in STOP_WORDS for w in span_words):
-                continue
             if all(tokens[k][:1].isdigit() or not words[k] for k in range(i, j)):
                 continue  # all digits: the number constant covers it
-            if norm in idx.cells:
+            only_stop = all(w in STOP_WORDS for w in span_words)
+            if norm in idx.cells and (not only_stop or len(span_words) > 1):  # 'The Who' but not 'the'
                 found.append((3, i, j, norm, surface))
+                continue
+            if only_stop:
                 continue
             if lows[i] in STOP_WORDS or lows[j - 1] in STOP_WORDS:
                 continue
