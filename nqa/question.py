@@ -209,6 +209,8 @@ class _ColumnIndex:
         if not norm:
             return hits
         needle = f" {norm} "
+        if self.blob.count(needle) > 64:  # many hits: one pass over the pieces beats a find per hit
+            return np.fromiter((needle in f" {u} " for u in self.uniques), dtype=bool, count=len(self.uniques))
         pos = self.blob.find(needle)
         while pos != -1:
             k = bisect.bisect_right(self.starts, pos) - 1

@@ -157,3 +157,12 @@ def test_empty_table_and_no_constants():
 
 def test_docstring_examples():
     assert doctest.testmod(question_module).failed == 0
+
+
+def test_match_matrix_with_many_hits():
+    # more than 64 distinct cells contain the constant: the one-pass path must agree with the definition
+    t = table_from_rows(["name"], [[f"red team {i}"] for i in range(200)] + [["blue"], ["reddish"]])
+    q = parse_question("which red team won?", t)
+    m = match_matrix(q, t)
+    np.testing.assert_array_equal(m, naive_match(q, t))
+    assert m[[c.norm for c in q.constants].index("red team"), :, 0].sum() == 200
