@@ -211,11 +211,54 @@ def coverage(examples: list[Example], root: str | os.PathLike | None = None) -> 
     return Coverage(counts, len(examples), time.perf_counter() - start)
 
 
+@dataclass
+class CellTypes:
+    """How the cells of a set of tables were typed (non-empty cells only)."""
+
+    n_tables: int
+    n_cells: int
+    n_number: int
+    n_date: int  # any date, years included
+    n_date_with_month: int
+    kinds: Counter  # column kind -> columns
+    seconds: float  # time to load the tables
+
+    def report(self) -> str:
+        c = max(self.n_cells, 1)
+        return (f"{self.n_tables} tables, {self.n_cells} non-empty cells, loaded in {self.seconds:.1f} s\n"
+                f"  read as numbers: {self.n_number / c:.1%}\n"
+                f"  read as dates:   {self.n_date / c:.1%} ({self.n_date_with_month / c:.1%} with a month, "
+                f"the rest years)\n"
+                f"  columns by kind: {dict(self.kinds)}")
+
+
+def cell_types(contexts: list[str], root: str | os.PathLike | None = None) -> CellTypes:
+    """Load each table (uncached, to time it) and count how its cells were typed."""
+    import numpy as np
+
+    root = resolve_root(root)
+    start = time.perf_counter()
+    tables = [load_table(root / c) for c in contexts]
+    seconds = time.perf_counter() - start
+    cells = num = date = month = 0
+    kinds: Counter = Counter()
+    for t in tables:
+        for col in t.columns:
+            filled = np.array([bool(r.strip()) for r in col.raw], dtype=bool)
+            cells += int(filled.sum())
+            num += int((~np.isnan(col.numbers) & filled).sum())
+            date += sum(1 for f, d in zip(filled, col.dates) if f and d is not None)
+            month += sum(1 for f, d in zip(filled, col.dates) if f and d is not None and d.month is not None)
+            kinds[col.kind] += 1
+    return CellTypes(len(tables), cells, num, date, month, kinds, seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nqa.wtq", description=__doc__.split("\n")[0])
     p.add_argument("--root", default=None, help=f"dataset folder (default: ${ENV_ROOT} or ../shared/...)")
     p.add_argument("--examples", default="data/training.tsv", help="examples file, relative to the root")
     p.add_argument("--coverage", action="store_true", help="report answer coverage")
+    p.add_argument("--cell-types", action="store_true", help="report how the examples' tables' cells are typed")
     args = p.parse_args(argv)
     try:
         root = resolve_root(args.root)
@@ -223,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.cell_types:
+        print(cell_types(sorted({e.context for e in examples}), root).report())
     if args.coverage:
         print(coverage(examples, root).report())
-    else:
+    if not (args.coverage or args.cell_types):
         print(f"{len(examples)} examples on {len({e.context for e in examples})} tables")
     return 0
 

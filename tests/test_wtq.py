@@ -83,6 +83,9 @@ def test_cli_coverage(tmp_path, capsys):
 
     assert main(["--root", str(_mini_dataset(tmp_path)), "--coverage"]) == 0
     assert "6 examples" in capsys.readouterr().out
+    assert main(["--root", str(tmp_path), "--cell-types"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tables, 9 non-empty cells" in out and "read as numbers: 66.7%" in out
     assert main(["--root", str(tmp_path / "nowhere"), "--coverage"]) == 2
 
 
