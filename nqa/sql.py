@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Constant, Question
@@ -173,19 +174,24 @@ def create_table_expression(schema: Schema) -> exp.Create:
     )
 
 
-def row_values(table: Table, schema: Schema, i: int) -> list[str | float | int | None]:
-    """Row `i` in CREATE TABLE column order, as Python values (NaN -> None), for parameterised inserts."""
-    out: list[str | float | int | None] = [i]
-    out += [c.raw[i] for c in table.columns]
+def column_values(table: Table, schema: Schema, nan_as_none: bool = True) -> list[list | np.ndarray]:
+    """The table's SQL columns in CREATE TABLE order, column-wise: lists of Python values with NaN as
+    None, or (nan_as_none=False) the float64 arrays themselves for engines that read NaN as NULL."""
+    numbers = _nullable if nan_as_none else (lambda a: a)
+    out: list[list | np.ndarray] = [list(range(table.n_rows))]
+    out += [list(c.raw) for c in table.columns]
     for names, c in zip(schema.columns, table.columns):
-        out += [c.text[i], _none_if_nan(c.numbers[i])]
+        out += [list(c.text), numbers(c.numbers)]
         if names.value != names.number:
-            out.append(_none_if_nan(c.values[i]))
+            out.append(numbers(c.values))
     return out
 
 
-def _none_if_nan(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
+def _nullable(a: np.ndarray) -> list[float | None]:
+    out: list[float | None] = a.tolist()
+    for i in np.flatnonzero(np.isnan(a)):
+        out[i] = None
+    return out
 
 
 def table_to_setup_sql(table: Table, dialect: str = "sqlite", table_name: str = "t") -> str:
@@ -206,22 +212,38 @@ def table_to_setup_sql(table: Table, dialect: str = "sqlite", table_name: str = 
     _check_dialect(dialect)
     schema = schema_for(table, table_name)
     statements = [create_table_expression(schema).sql(dialect=dialect, pretty=True)]
-    for start in range(0, table.n_rows, INSERT_CHUNK_ROWS):
-        rows = [_row_tuple(row_values(table, schema, i), dialect)
-                for i in range(start, min(start + INSERT_CHUNK_ROWS, table.n_rows))]
-        tuples = [r.sql(dialect=dialect) for r in rows]
-        # One row per line: readable, and still sqlglot's own rendering of the INSERT head and tuples.
-        one = exp.insert(exp.Values(expressions=rows[:1]), _table(schema.table)).sql(dialect=dialect)
-        head = one.removesuffix(" VALUES " + tuples[0])
-        assert head != one, one
-        statements.append(head + " VALUES\n  " + ",\n  ".join(tuples))
+    literal = _literal_renderer(dialect)
+    rows = list(zip(*column_values(table, schema)))
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        tuples = ["(" + ", ".join(map(literal, row)) + ")" for row in rows[start:start + INSERT_CHUNK_ROWS]]
+        statements.append(f"{_insert_head(schema, dialect)}\n  " + ",\n  ".join(tuples))
     return ";\n".join(statements) + ";"
 
 
-def _row_tuple(values: list, dialect: str) -> exp.Tuple:
-    return exp.Tuple(expressions=[
-        _text(v) if isinstance(v, str) else exp.Literal.number(v) if isinstance(v, int) else _number(v, dialect)
-        for v in values])
+def _literal_renderer(dialect: str) -> Callable[[str | float | int | None], str]:
+    """value -> its SQL literal in `dialect`, rendered by one sqlglot generator (cached per value:
+    a full `.sql()` per cell would take a minute on a 100k-row table)."""
+    generator = Dialect.get_or_raise(dialect).generator()
+    cache: dict[tuple[type, object], str] = {}
+
+    def render(v: str | float | int | None) -> str:
+        key = (type(v), v)
+        if key not in cache:
+            node = _text(v) if isinstance(v, str) else (
+                exp.Literal.number(v) if isinstance(v, int) else _number(v, dialect))
+            cache[key] = generator.sql(node)
+        return cache[key]
+
+    return render
+
+
+def _insert_head(schema: Schema, dialect: str) -> str:
+    """`INSERT INTO "t" VALUES` as sqlglot renders it (the rows follow, one per line)."""
+    probe = exp.Tuple(expressions=[exp.Literal.number(0)])
+    one = exp.insert(exp.Values(expressions=[probe]), _table(schema.table)).sql(dialect=dialect)
+    head = one.removesuffix(" " + probe.sql(dialect=dialect))
+    assert head.endswith(" VALUES"), one
+    return head
 
 
 # =============================================================================================
@@ -475,8 +497,6 @@ def _check_program(program: Program) -> None:
 
 
 def _check_dialect(dialect: str) -> None:
-    from sqlglot.dialects.dialect import Dialect
-
     try:
         Dialect.get_or_raise(dialect)
     except ValueError as e:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import numpy as np
 from sqlglot import exp
 
 from nqa.program import Program, format_number
 from nqa.question import Question
-from nqa.sql import SQLError, create_table_expression, program_to_sql, row_values, schema_for
+from nqa.sql import SQLError, column_values, create_table_expression, program_to_sql, schema_for
 from nqa.table import Table
 
 ENGINES = ("sqlite", "duckdb")
@@ -23,14 +24,14 @@ def connect(table: Table, engine: str = "sqlite", table_name: str = "t") -> Any:
     """A fresh in-memory database (sqlite3 or duckdb connection) holding `table` as `table_name`."""
     schema = schema_for(table, table_name)
     create = create_table_expression(schema)
-    rows = [row_values(table, schema, i) for i in range(table.n_rows)]
     if engine == "sqlite":
         con = sqlite3.connect(":memory:")
         con.execute(create.sql(dialect="sqlite"))
-        if rows:
-            placeholders = exp.Tuple(expressions=[exp.Placeholder() for _ in rows[0]])
+        if table.n_rows:
+            columns = column_values(table, schema)
+            placeholders = exp.Tuple(expressions=[exp.Placeholder() for _ in columns])
             insert = exp.insert(exp.Values(expressions=[placeholders]), _table(table_name))
-            con.executemany(insert.sql(dialect="sqlite"), rows)
+            con.executemany(insert.sql(dialect="sqlite"), zip(*columns))
         return con
     if engine == "duckdb":
         import duckdb
@@ -38,9 +39,11 @@ def connect(table: Table, engine: str = "sqlite", table_name: str = "t") -> Any:
 
         con = duckdb.connect(":memory:")
         con.execute(create.sql(dialect="duckdb"))
-        if rows:
-            # A DataFrame scan is far faster than executemany; NaN-free (None) floats become NULL.
-            frame = pd.DataFrame(rows, columns=[f"c{k}" for k in range(len(rows[0]))], dtype=object)
+        if table.n_rows:
+            # A DataFrame scan is far faster than executemany; DuckDB reads a float64 NaN as NULL.
+            columns = column_values(table, schema, nan_as_none=False)
+            frame = pd.DataFrame({f"c{k}": col if isinstance(col, np.ndarray) else pd.Series(col, dtype=object)
+                                  for k, col in enumerate(columns)})
             view = _free_name(table_name)
             con.register(view, frame)
             con.execute(exp.insert(exp.select("*").from_(_table(view)), _table(table_name)).sql(dialect="duckdb"))
