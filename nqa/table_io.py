@@ -209,9 +209,9 @@ def uses_backslash_escapes(text: str) -> bool:
 def sniff_delimiter(text: str) -> str:
     """The delimiter among , TAB ; | that splits the first lines into the most consistent rows.
 
-    Each candidate parses a sample; the score is the share of rows with the most common field count
-    (only counts above one field qualify), then the field count itself; ties go to the earlier
-    candidate in DELIMITERS. csv.Sniffer is not used: it often fails on short or quoted samples.
+    Each candidate parses a sample; it qualifies when the most common field count is above one and
+    the header has it; the score is the share of rows with that count, then the count itself; ties
+    go to the earlier candidate in DELIMITERS; with none qualifying, ','. csv.Sniffer is not used: it often fails on short or quoted samples.
     """
     sample = text[:_SNIFF_BYTES]
     if len(text) > _SNIFF_BYTES:  # cut at a line end so that the last row is not a fragment
@@ -231,7 +231,7 @@ def sniff_delimiter(text: str) -> str:
         for r in rows:
             counts[len(r)] = counts.get(len(r), 0) + 1
         mode, freq = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-        if mode < 2:
+        if mode < 2 or len(rows[0]) != mode:
             continue
         score = (freq / len(rows), mode)
         if score > best_score:

@@ -45,6 +45,11 @@ def test_semicolon_csv_with_decimal_commas():
     assert sniff_delimiter("Land;Wert\nDeutschland;1,5\nFrankreich;2,5\n") == ";"
 
 
+def test_single_column_with_separators_inside():
+    t = load_table(io.StringIO("Name\nSmith; John\nDoe; Jane\n"))
+    assert t.column_names == ["Name"] and t.columns[0].raw == ["Smith; John", "Doe; Jane"]
+
+
 def test_wtq_escapes_and_quoted_newlines():
     data = b'"Year","Title"\n"2009","Yonimo \\\\\\"Kim\\\\\\" yo na"\n"2001","The Moon\n\nReleased: 2001"\n'
     t = load_table(io.BytesIO(data))
