@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nqa.table import TableError, load_table
 from nqa.table_io import MAX_COLUMNS, MAX_FILE_BYTES, sniff_delimiter
@@ -177,3 +179,15 @@ def test_100k_rows_load_quickly(tmp_path):
     start = time.perf_counter()
     t = load_table(p)
     assert t.n_rows == n and time.perf_counter() - start < 10
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=300),
+                 st.text(alphabet=st.sampled_from(list('ab1,;|\t"\\\n\r é€-')), max_size=200).map(str.encode)))
+def test_any_bytes_give_a_table_or_a_table_error(data):
+    try:
+        t = load_table(io.BytesIO(data))
+    except TableError as e:
+        assert str(e)
+    else:
+        assert t.n_cols >= 1 and all(len(c.raw) == t.n_rows for c in t.columns)
