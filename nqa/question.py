@@ -228,7 +228,7 @@ class _TableIndex:
     columns: list[_ColumnIndex]
     cells: frozenset[str]  # every distinct non-empty normalised cell text
     column_names: frozenset[str]
-    blob: str  # every distinct cell text as " u ", newline-separated: one search answers "in any cell?"
+    blob: str  # every column's blob, newline-separated: one search answers "in any cell?"
 
     def any_cell_contains(self, norm: str) -> bool:
         return bool(norm) and f" {norm} " in self.blob
@@ -239,9 +239,9 @@ def table_index(table: Table) -> _TableIndex:
     idx = table._cache.get("question_index")
     if idx is None:
         cols = [_ColumnIndex.build(c.text) for c in table.columns]
-        cells = frozenset(u for c in cols for u in c.uniques if u)
+        cells = frozenset().union(*(c.uniques for c in cols)) - {""}
         names = frozenset(n for n in (normalize_text(c.name) for c in table.columns) if n)
-        blob = "\n".join(f" {u} " for u in cells)
+        blob = "\n".join(c.blob for c in cols)  # repeats across columns do not change "in any cell?"
         idx = table._cache["question_index"] = _TableIndex(cols, cells, names, blob)
     return idx
 
