@@ -371,3 +371,35 @@ def test_real_wtq_tables():
 @pytest.mark.slow
 def test_real_wtq_tables_many():
     print("checked", _check_wtq(n_examples=1000, programs_per_table=20))
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/sql_examples.md stays what the code produces
+
+
+DOC_TABLE = table_from_rows(["Rank", "Nation", "Gold", "Silver", "Year"], [
+    ["1", "France", "12", "8", "1996"], ["2", "Spain", "10", "11", "2000"], ["3", "Italy", "10", "4", "2004"],
+    ["4", "France", "7", "9", "2008"], ["5", "Japan", "3", "12", "2012"]])
+DOC_EXAMPLES = [  # (question, [(op, column, surface of the constant)], answer)
+    ("how many times did a nation win more than 9 gold medals?", [("filter_gt", 2, "9"), ("count",)], ["3"]),
+    ("which nation won the most silver medals?", [("argmax", 3), ("print", 1)], ["Japan"]),
+    ("which nation comes after france's best gold haul?",
+     [("filter_eq", 1, "france"), ("argmax", 2), ("next",), ("print", 1)], ["Spain"]),
+    ("how many years apart were the two games of the nation that appears most?",
+     [("mfe", 1), ("difference", 4)], ["12"]),
+]
+
+
+def test_sql_examples_doc_is_current():
+    doc = (Path(__file__).parents[1] / "docs" / "sql_examples.md").read_text()
+    assert table_to_setup_sql(DOC_TABLE) in doc
+    for text, steps, answer in DOC_EXAMPLES:
+        question = parse_question(text, DOC_TABLE)
+        surfaces = [c.surface for c in question.constants]
+        program = Program([Step(s[0], s[1] if len(s) > 1 else None,
+                                constant=surfaces.index(s[2]) if len(s) > 2 else None) for s in steps])
+        sql = program_to_sql(program, DOC_TABLE, question=question)
+        assert f"```sql\n{sql}\n```" in doc, text
+        assert execute(program, DOC_TABLE, question).values == answer
+        assert run_script(table_to_setup_sql(DOC_TABLE), sql, program.terminal.op) == answer
+        assert run_sql(DOC_TABLE, program, "duckdb", question) == answer
