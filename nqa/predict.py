@@ -191,7 +191,7 @@ def cli_predict(args) -> int:
                 if program is None:
                     rec = {"id": ex_id, "answer": values, "sql": None, "setup_sql": None}
                 else:
-                    rec = sql_record(ex_id, table, program, values)
+                    rec = sql_record(ex_id, table, program, values, question=question)
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     answered = sum(1 for r in results if r[1])
     print(f"predicted {len(results)} examples ({answered} with an answer) in {time.time() - t0:.1f}s -> {out}",
