@@ -1,0 +1,585 @@
+"""`nqa bench`: speed and memory of nqa against the usual pick (TAPAS-base), in one run on one machine.
+
+    nqa bench [--model DIR] [--questions 200] [--tapas-questions N] [--scales 1000,10000,100000]
+              [--threads 2] [--quick] [--skip tapas,scale,train,load]
+
+What it measures (each figure in the final JSON line, which is the one to keep):
+
+* WTQ latency: `TableQA.ask(table, question)` per question on real WikiTableQuestions dev tables
+  (random-split-1-dev, a seeded sample), model loaded, tables already read (reading each CSV is
+  timed apart). Median and p90 in ms.
+* TAPAS-base on the same questions: `TapasConfig()` (base size) and `TapasForQuestionAnswering`
+  with RANDOM weights (no download: speed does not depend on the weights), a `TapasTokenizer` over
+  MiniLM's vocab.txt (both are BERT-uncased WordPiece vocabularies). Latency = tokenise + forward.
+  TAPAS silently drops table rows past 512 tokens: the share of tables truncated and of rows lost
+  are reported. nqa reads every row.
+* Throughput: questions/s with `ask_batch` (one table per question) against `ask` one by one.
+* Scale: synthetic tables of 1k/10k/100k rows (5 columns: text, category, year, number, date), each in
+  a fresh process: `load_table(DataFrame)` time, `ask` latency, and memory as the peak RSS delta
+  sampled every 2 ms from /proc/self/statm (what the OS charges, torch's allocations included;
+  tracemalloc misses those). Memory should grow linearly in rows.
+* Model load: `TableQA.from_pretrained` in a fresh process (cold-ish: new process, warm file cache),
+  with the import time apart.
+* Training throughput: examples/s of `training.train` on a small WTQ slice (its own metrics.csv,
+  the first logging window dropped as warm-up), on CPU, and on CUDA when available.
+
+Budgets (DESIGN.md): WTQ median <= 20 ms and >= 50x faster than TAPAS-base; <= 1 s per question at
+100k rows with linear memory; load <= 5 s. The JSON says which are met.
+
+The machine's load average is recorded at the start and end: on a shared machine timings scale with it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+TAPAS_MAX_TOKENS = 512
+
+BUDGETS = {  # DESIGN.md
+    "wtq_median_ms": 20.0,
+    "speedup_vs_tapas": 50.0,
+    "ask_100k_rows_s": 1.0,
+    "load_s": 5.0,
+}
+
+SCALE_QUESTIONS = [
+    "which player has the most goals?",
+    "how many players are from norway?",
+    "what is the total number of goals in 1990?",
+]
+
+
+@dataclass
+class BenchConfig:
+    model: str | None = None  # checkpoint dir; None: the shipped model, else a random-init one
+    encoder: str = "minilm"  # encoder of the random-init model when no checkpoint is given
+    wtq_root: str | None = None
+    split: str = "random-split-1-dev"
+    questions: int = 200
+    tapas_questions: int = -1  # -1: all of `questions`
+    tapas_size: str = "base"  # "base" (TapasConfig()) | "tiny" (smoke tests only)
+    batch_size: int = 32
+    scales: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000])
+    train_examples: int = 64
+    train_steps: int = 12
+    train_batch: int = 16
+    threads: int = 2
+    seed: int = 0
+    skip: set[str] = field(default_factory=set)
+    quick: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation, as numpy's default."""
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    pos = (len(s) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2) if ms else None,
+            "p90_ms": round(percentile(ms, 90), 2) if ms else None,
+            "mean_ms": round(statistics.fmean(ms), 2) if ms else None}
+
+
+def rss_bytes() -> int:
+    """Resident set size now (Linux /proc), else the lifetime peak from getrusage."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        scale = 1 if sys.platform == "darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+class PeakRSS:
+    """Samples RSS every `interval` s in a thread; `peak_delta` = peak during the block - RSS before."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.before = self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "PeakRSS":
+        self.before = self.peak = rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def peak_delta(self) -> int:
+        return self.peak - self.before
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+def _child_env(threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def _run_child(args: list[str], threads: int, timeout: float = 1800) -> dict:
+    """Run `python -m training.bench --child ...` and return the JSON of its last stdout line."""
+    proc = subprocess.run([sys.executable, "-m", "training.bench", *args, "--threads", str(threads)],
+                          capture_output=True, text=True, cwd=REPO, env=_child_env(threads), timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"bench child {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model under test
+
+
+def resolve_model(cfg: BenchConfig, tmp: Path) -> tuple[Path, str]:
+    """The checkpoint to bench and how it was obtained. Speed does not depend on the weights, so a
+    random-init model stands in until a trained one ships."""
+    if cfg.model:
+        return Path(cfg.model), f"checkpoint {cfg.model}"
+    from nqa.api import CONFIG_FILE, DEFAULT_CHECKPOINT
+
+    if (DEFAULT_CHECKPOINT / CONFIG_FILE).is_file():
+        return DEFAULT_CHECKPOINT, "shipped checkpoint nqa/checkpoints"
+    import torch
+
+    from nqa.api import TableQA
+    from nqa.programmer import NeuralProgrammer, ProgrammerConfig
+
+    torch.manual_seed(cfg.seed)
+    path = TableQA(NeuralProgrammer(ProgrammerConfig(encoder=cfg.encoder))).save_pretrained(tmp / "model")
+    return path, f"random-init NeuralProgrammer (encoder={cfg.encoder}), no shipped checkpoint yet"
+
+
+# ---------------------------------------------------------------------------------------------
+# WTQ: nqa latency and throughput
+
+
+@dataclass
+class WTQSample:
+    ids: list[str]
+    questions: list[str]
+    tables: list  # nqa Table per question (shared objects when questions share a table)
+    contexts: list[str]
+    table_load_s: list[float]  # one per distinct table
+
+
+def load_wtq_sample(cfg: BenchConfig) -> WTQSample:
+    import random
+
+    from nqa.wtq import load_context_table, read_examples, resolve_root
+
+    root = resolve_root(cfg.wtq_root)
+    examples = read_examples(root / "data" / f"{cfg.split}.tsv")
+    chosen = random.Random(cfg.seed).sample(examples, min(cfg.questions, len(examples)))
+    tables, load_s, seen = [], [], {}
+    for ex in chosen:
+        if ex.context not in seen:
+            t0 = time.perf_counter()
+            seen[ex.context] = load_context_table(ex.context, root)
+            load_s.append(time.perf_counter() - t0)
+        tables.append(seen[ex.context])
+    return WTQSample([e.id for e in chosen], [e.question for e in chosen], tables,
+                     [e.context for e in chosen], load_s)
+
+
+def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
+    from tqdm import tqdm
+
+    for t, q in list(zip(sample.tables, sample.questions))[:3]:  # warm-up: lazy imports, allocator
+        qa.ask(t, q)
+    lat, cpu = [], []
+    for t, q in tqdm(list(zip(sample.tables, sample.questions)), desc="nqa ask (WTQ)", file=sys.stderr):
+        c0, t0 = time.process_time(), time.perf_counter()
+        qa.ask(t, q)
+        lat.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    t0 = time.perf_counter()
+    n = len(sample.questions)
+    for s in tqdm(range(0, n, batch_size), desc="nqa ask_batch (WTQ)", file=sys.stderr):
+        qa.ask_batch(sample.tables[s:s + batch_size], sample.questions[s:s + batch_size])
+    batch_s = time.perf_counter() - t0
+    rows = [t.n_rows for t in sample.tables]
+    return {
+        "latency": summary_ms(lat),
+        "cpu_time": summary_ms(cpu),
+        "latency_s": lat,
+        "cpu_s": cpu,
+        "questions_per_s_ask": round(n / sum(lat), 2),
+        "questions_per_s_ask_batch": round(n / batch_s, 2),
+        "batch_size": batch_size,
+        "table_read": summary_ms(sample.table_load_s),
+        "table_rows": {"median": statistics.median(rows), "max": max(rows)},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# TAPAS-base with random weights on the same questions
+
+
+def minilm_vocab() -> Path:
+    from nqa.encoder import pretrained_dir
+
+    return Path(pretrained_dir()) / "vocab.txt"
+
+
+def tapas_config(size: str, vocab_size: int):
+    """TAPAS config; vocab_size is the tokenizer's: it adds TAPAS' [EMPTY] token (id 30522), which
+    MiniLM's vocab lacks, so the embedding needs one more row than TapasConfig()'s 30522."""
+    from transformers import TapasConfig
+
+    if size == "base":
+        return TapasConfig(vocab_size=vocab_size)  # BERT-base: 12 layers, 768 hidden, 110M parameters
+    if size == "tiny":  # for the smoke test only: never reported as TAPAS-base
+        return TapasConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64)
+    raise ValueError(f"tapas size {size!r}: use base or tiny")
+
+
+def tapas_frame(table):
+    """The table as TAPAS takes it: a DataFrame of strings (the raw cell texts nqa read)."""
+    import pandas as pd
+
+    return pd.DataFrame({c.name: list(c.raw) for c in table.columns}).astype(str)
+
+
+def bench_tapas(sample: WTQSample, n: int, size: str) -> dict:
+    import torch
+    from tqdm import tqdm
+    from transformers import TapasForQuestionAnswering, TapasTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the tokenizer warns on every truncated table; we count them
+    t0 = time.perf_counter()
+    tokenizer = TapasTokenizer(vocab_file=str(minilm_vocab()))
+    torch.manual_seed(0)
+    model = TapasForQuestionAnswering(tapas_config(size, len(tokenizer))).eval()
+    init_s = time.perf_counter() - t0
+    frames: dict[int, object] = {}
+    lat, cpu, tok_lat, fwd_lat, truncated, rows_total, rows_kept, tables_seen = [], [], [], 0, 0, 0, set()
+    pairs = list(zip(sample.tables, sample.questions))[:n]
+    with torch.inference_mode():
+        for t, q in pairs[:2]:  # warm-up
+            model(**tokenizer(table=tapas_frame(t), queries=[q], truncation=True, return_tensors="pt"))
+        for t, q in tqdm(pairs, desc=f"TAPAS-{size} (WTQ)", file=sys.stderr):
+            frame = frames.setdefault(id(t), tapas_frame(t))
+            c0, t0 = time.process_time(), time.perf_counter()
+            enc = tokenizer(table=frame, queries=[q], truncation=True, max_length=TAPAS_MAX_TOKENS,
+                            return_tensors="pt")
+            t1 = time.perf_counter()
+            model(**enc)
+            t2 = time.perf_counter()
+            lat.append(t2 - t0)
+            cpu.append(time.process_time() - c0)
+            tok_lat.append(t1 - t0)
+            fwd_lat.append(t2 - t1)
+            if id(t) not in tables_seen:  # truncation is per table (the question is short)
+                tables_seen.add(id(t))
+                kept = int(enc["token_type_ids"][0, :, 2].max())  # row ids run 1..rows kept
+                rows_total += t.n_rows
+                rows_kept += min(kept, t.n_rows)
+                truncated += kept < t.n_rows
+    n_tables = len(tables_seen)
+    return {
+        "size": size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "init_s": round(init_s, 2),
+        "latency": summary_ms(lat),
+        "cpu_time": summary_ms(cpu),
+        "latency_s": lat,
+        "cpu_s": cpu,
+        "tokenize": summary_ms(tok_lat),
+        "forward": summary_ms(fwd_lat),
+        "tables": n_tables,
+        "tables_truncated": truncated,
+        "share_tables_truncated": round(truncated / max(1, n_tables), 4),
+        "share_rows_dropped": round(1 - rows_kept / max(1, rows_total), 4),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# scale: synthetic tables, one fresh process per size
+
+
+def synthetic_frame(rows: int, seed: int = 0):
+    """A realistic mix: unique names, a category, years, counts and mostly-unique dates."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    countries = ["Norway", "Germany", "Canada", "Brazil", "Japan", "Kenya", "Chile", "India", "Italy", "Spain",
+                 "France", "Peru", "Ghana", "Egypt", "Nepal", "Cuba", "Fiji", "Iran", "Laos", "Mali"]
+    days = rng.integers(0, 365 * 60, rows)
+    dates = (np.datetime64("1960-01-01") + days.astype("timedelta64[D]")).astype(str)
+    return pd.DataFrame({
+        "Player": [f"Player {i}" for i in range(rows)],
+        "Country": rng.choice(countries, rows),
+        "Year": rng.integers(1950, 2020, rows),
+        "Goals": rng.integers(0, 500, rows),
+        "Debut": dates,
+    })
+
+
+def child_scale(model: str, rows: int) -> dict:
+    """In a fresh process: load the model, then read and query a `rows`-row table, sampling RSS."""
+    from nqa.api import TableQA
+    from nqa.table import load_table
+
+    qa = TableQA.from_pretrained(model)
+    qa.ask(synthetic_frame(20, seed=1), SCALE_QUESTIONS[0])  # warm-up outside the measured block
+    frame = synthetic_frame(rows)
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        table = load_table(frame)
+        load_s = time.perf_counter() - t0
+        table_delta = rss_bytes() - mem.before
+        lat, cpu = [], []
+        for q in SCALE_QUESTIONS:
+            c0, t0 = time.process_time(), time.perf_counter()
+            qa.ask(table, q)
+            lat.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return {"rows": rows, "load_table_s": round(load_s, 3), "ask": summary_ms(lat),
+            "ask_max_s": round(max(lat), 3), "ask_cpu": summary_ms(cpu), "table_rss_mb": round(table_delta / 2**20, 1),
+            "peak_rss_delta_mb": round(mem.peak_delta / 2**20, 1),
+            "peak_bytes_per_row": round(mem.peak_delta / rows, 1)}
+
+
+def bench_scale(model: Path, scales: list[int], threads: int) -> dict:
+    from tqdm import tqdm
+
+    runs = [_run_child(["--child", "scale", "--model", str(model), "--rows", str(n)], threads)
+            for n in tqdm(scales, desc="scale (1 process each)", file=sys.stderr)]
+    out: dict = {"memory_method": "peak RSS delta, /proc/self/statm sampled every 2 ms, fresh process per size",
+                 "runs": runs}
+    if len(runs) >= 2:
+        a, b = runs[-2], runs[-1]
+        growth = b["peak_rss_delta_mb"] / max(a["peak_rss_delta_mb"], 1e-9)
+        out["memory_growth_last_two"] = round(growth, 2)
+        out["rows_growth_last_two"] = round(b["rows"] / a["rows"], 2)
+        # Linear (with a constant part) means memory grows at most as fast as rows; 1.5x slack for noise.
+        out["memory_linear"] = growth <= 1.5 * b["rows"] / a["rows"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# model load time and training throughput
+
+
+def child_load(model: str) -> dict:
+    """Wall and CPU seconds of `import nqa.api` and of `from_pretrained` (which imports torch and
+    transformers: nqa.api keeps them lazy)."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    from nqa.api import TableQA
+
+    c1, t1 = time.process_time(), time.perf_counter()
+    TableQA.from_pretrained(model)
+    c2, t2 = time.process_time(), time.perf_counter()
+    return {"import_s": round(t1 - t0, 3), "load_s": round(t2 - t1, 3), "total_s": round(t2 - t0, 3),
+            "load_cpu_s": round(c2 - c1, 3), "total_cpu_s": round(c2 - c0, 3)}
+
+
+def bench_load(model: Path, threads: int, repeats: int = 2) -> dict:
+    runs = [_run_child(["--child", "load", "--model", str(model)], threads) for _ in range(repeats)]
+    return {"method": "fresh process each; the first also warms the file cache; figures from the last",
+            "runs": runs, **runs[-1]}
+
+
+def bench_train(cfg: BenchConfig, device: str, tmp: Path) -> dict:
+    """examples/s of the real training loop (training.train) from its metrics.csv."""
+    import csv
+
+    out = tmp / f"train-{device}"
+    args = [sys.executable, "-m", "training.train", f"--limit_train={cfg.train_examples}", "--limit_dev=4",
+            f"--max_steps={cfg.train_steps}", f"--batch_size={cfg.train_batch}",
+            f"--log_every={max(1, cfg.train_steps // 3)}", "--eval_every=1000000000", f"--out_dir={out}",
+            "--progress=false", f"--threads={cfg.threads}", f"--device={device}", "--warmup_steps=1"]
+    if cfg.encoder != "minilm":
+        args.append(f"--model.encoder={cfg.encoder}")
+    if cfg.wtq_root:
+        args.append(f"--wtq_root={cfg.wtq_root}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=_child_env(cfg.threads), timeout=3600)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"device": device, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    with open(out / "metrics.csv") as f:
+        rates = [float(r["ex_per_s"]) for r in csv.DictReader(f) if r.get("ex_per_s")]
+    steady = rates[1:] or rates  # the first window holds the warm-up
+    return {"device": device, "examples_per_s": round(statistics.median(steady), 1) if steady else None,
+            "windows": rates, "encoder": cfg.encoder, "examples": cfg.train_examples, "steps": cfg.train_steps,
+            "batch_size": cfg.train_batch, "wall_s_incl_data_and_eval": round(wall, 1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def parse_args(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="nqa bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="checkpoint dir (default: shipped, else random-init)")
+    p.add_argument("--encoder", default="minilm", choices=["minilm", "tiny"],
+                   help="encoder of the random-init stand-in model")
+    p.add_argument("--wtq-root", default=None)
+    p.add_argument("--split", default="random-split-1-dev")
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--tapas-questions", type=int, default=-1, help="-1: the same questions as nqa")
+    p.add_argument("--tapas-size", default="base", choices=["base", "tiny"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--scales", default="1000,10000,100000", help="comma-separated row counts")
+    p.add_argument("--train-examples", type=int, default=64)
+    p.add_argument("--train-steps", type=int, default=12)
+    p.add_argument("--train-batch", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the budgets assume 2 cores)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", default="", help="comma-separated: wtq,tapas,scale,load,train")
+    p.add_argument("--quick", action="store_true",
+                   help="a seconds-long smoke run: 6 questions, tiny encoder and TAPAS, 1k-2k rows, 2 train steps")
+    p.add_argument("--child", choices=["scale", "load"], help=argparse.SUPPRESS)
+    p.add_argument("--rows", type=int, default=0, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    cfg = BenchConfig(model=a.model, encoder=a.encoder, wtq_root=a.wtq_root, split=a.split, questions=a.questions,
+                      tapas_questions=a.tapas_questions, tapas_size=a.tapas_size, batch_size=a.batch_size,
+                      scales=[int(s) for s in a.scales.split(",") if s.strip()],
+                      train_examples=a.train_examples, train_steps=a.train_steps, train_batch=a.train_batch,
+                      threads=a.threads, seed=a.seed, skip={s.strip() for s in a.skip.split(",") if s.strip()},
+                      quick=a.quick)
+    if cfg.quick:
+        cfg.questions, cfg.tapas_size, cfg.encoder, cfg.batch_size = 6, "tiny", "tiny", 4
+        cfg.scales, cfg.train_examples, cfg.train_steps, cfg.train_batch = [1_000, 2_000], 8, 2, 4
+    unknown = cfg.skip - {"wtq", "tapas", "scale", "load", "train"}
+    if unknown:
+        p.error(f"--skip: unknown parts {sorted(unknown)}")
+    return cfg, a
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, a = parse_args(list(sys.argv[1:] if argv is None else argv))
+    _set_threads(cfg.threads)
+    if a.child == "scale":
+        print(json.dumps(child_scale(a.model, a.rows)))
+        return 0
+    if a.child == "load":
+        print(json.dumps(child_load(a.model)))
+        return 0
+
+    import torch
+
+    result: dict = {"config": {**asdict(cfg), "skip": sorted(cfg.skip)}, "threads": torch.get_num_threads(),
+                    "cpu_count": os.cpu_count(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="nqa-bench-") as d:
+        tmp = Path(d)
+        model_dir, model_desc = resolve_model(cfg, tmp)
+        result["model"] = model_desc
+        _log(f"model: {model_desc}")
+        if "load" not in cfg.skip:
+            result["load"] = bench_load(model_dir, cfg.threads)
+            _log(f"load: {result['load']['load_s']} s (+ import {result['load']['import_s']} s)")
+        if "wtq" not in cfg.skip:
+            from nqa.api import TableQA
+
+            qa = TableQA.from_pretrained(model_dir)
+            sample = load_wtq_sample(cfg)
+            wtq = bench_nqa_wtq(qa, sample, cfg.batch_size)
+            result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
+            _log(f"nqa WTQ: {wtq['latency']}")
+            if "tapas" not in cfg.skip:
+                n = len(sample.questions) if cfg.tapas_questions < 0 else min(cfg.tapas_questions, len(sample.questions))
+                tapas = bench_tapas(sample, n, cfg.tapas_size)
+                same = summary_ms(wtq["latency_s"][:n])  # nqa on exactly the questions TAPAS ran
+                same_cpu = summary_ms(wtq["cpu_s"][:n])
+                result["tapas"] = {k: v for k, v in tapas.items() if k not in ("latency_s", "cpu_s")}
+                result["tapas"]["nqa_on_same_questions"] = same
+                result["tapas"]["nqa_cpu_on_same_questions"] = same_cpu
+                result["speedup_median_cpu"] = round(tapas["cpu_time"]["median_ms"] / same_cpu["median_ms"], 1)
+                result["speedup_median"] = round(tapas["latency"]["median_ms"] / same["median_ms"], 1)
+                result["speedup_p90"] = round(tapas["latency"]["p90_ms"] / same["p90_ms"], 1)
+                _log(f"TAPAS-{cfg.tapas_size}: {tapas['latency']}, truncated tables "
+                     f"{tapas['share_tables_truncated']:.1%}; nqa is {result['speedup_median']}x faster (median)")
+            del qa
+        if "scale" not in cfg.skip:
+            result["scale"] = bench_scale(model_dir, cfg.scales, cfg.threads)
+            for r in result["scale"]["runs"]:
+                _log(f"scale {r['rows']:>7} rows: ask {r['ask']['median_ms']} ms, load_table {r['load_table_s']} s, "
+                     f"peak RSS +{r['peak_rss_delta_mb']} MB")
+        if "train" not in cfg.skip:
+            devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+            result["train"] = [bench_train(cfg, dev, tmp) for dev in devices]
+            if not torch.cuda.is_available():
+                result["train_gpu"] = "no CUDA device on this machine"
+            _log(f"train: {result['train']}")
+    result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["budgets"] = check_budgets(result)
+    print(json.dumps(result))
+    return 0
+
+
+def check_budgets(result: dict) -> dict:
+    """Each DESIGN.md budget: the measured figure, the limit, and whether it is met (None: not measured)."""
+    out = {}
+    wtq = result.get("nqa_wtq", {}).get("latency", {}).get("median_ms")
+    out["wtq_median_ms"] = _budget(wtq, BUDGETS["wtq_median_ms"], wtq is not None and wtq <= BUDGETS["wtq_median_ms"])
+    sp = result.get("speedup_median") if result.get("tapas", {}).get("size") == "base" else None  # tiny: smoke only
+    out["speedup_vs_tapas"] = _budget(sp, BUDGETS["speedup_vs_tapas"], sp is not None and sp >= BUDGETS["speedup_vs_tapas"])
+    runs = result.get("scale", {}).get("runs", [])
+    big = next((r for r in runs if r["rows"] >= 100_000), None)
+    s100k = big["ask_max_s"] if big else None
+    out["ask_100k_rows_s"] = _budget(s100k, BUDGETS["ask_100k_rows_s"], big is not None and s100k <= BUDGETS["ask_100k_rows_s"])
+    out["memory_linear"] = {"value": result.get("scale", {}).get("memory_growth_last_two"),
+                            "met": result.get("scale", {}).get("memory_linear")}
+    load = result.get("load", {}).get("load_s")
+    out["load_s"] = _budget(load, BUDGETS["load_s"], load is not None and load <= BUDGETS["load_s"])
+    full = result.get("load", {}).get("total_s")  # what a user waits for: import nqa + from_pretrained
+    out["import_and_load_s"] = _budget(full, BUDGETS["load_s"], full is not None and full <= BUDGETS["load_s"])
+    return out
+
+
+def _budget(value, limit, met: bool) -> dict:
+    return {"value": value, "limit": limit, "met": met if value is not None else None}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
