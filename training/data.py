@@ -187,11 +187,9 @@ def answer_checker(gold: list[str] | tuple[str, ...]):
     try:
         from nqa import evaluation
 
-        if hasattr(evaluation, "answer_checker"):
-            return evaluation.answer_checker(list(gold))
-        if hasattr(evaluation, "check_answer"):
-            g = list(gold)
-            return lambda pred: evaluation.check_answer(g, list(pred))
+        if hasattr(evaluation, "target_values") and hasattr(evaluation, "check_denotation"):
+            target = evaluation.target_values(list(gold))  # parsed once, checked many times
+            return lambda pred: evaluation.check_denotation(target, evaluation.to_value_list(list(pred)))
     except ImportError:
         pass
     targets = _value_set(list(gold), canon=True)
@@ -203,6 +201,21 @@ def answer_checker(gold: list[str] | tuple[str, ...]):
         return all(any(_match(t, p) for p in preds) for t in targets)
 
     return check
+
+
+def item_matcher(gold: list[str] | tuple[str, ...]):
+    """A predicate on ONE predicted item: does it match some gold item (official value rules)?
+    A cheap necessary condition for a list of items to be correct: each must pass it."""
+    try:
+        from nqa import evaluation
+
+        if hasattr(evaluation, "target_values"):
+            targets = evaluation.target_values(list(gold))
+            return lambda item: any(t.match(evaluation.to_value(item)) for t in targets)
+    except ImportError:
+        pass
+    targets = _value_set(list(gold), canon=True)
+    return lambda item: any(_match(t, _to_value(item)) for t in targets)
 
 
 def answer_correct(gold, pred) -> bool:

@@ -191,9 +191,12 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
     searched: dict = {}
     if with_programs:
         scfg = SearchConfig(max_steps=cfg.search_steps, max_candidates=cfg.search_candidates)
-        search_file = root / "data" / f"{cfg.search_split}.tsv"
-        searched = run_search(search_file, root, scfg, workers=2 if not limit else 1, progress=progress,
-                              limit=None)
+        if limit or not cfg.search_split:  # a small run searches just its own examples
+            searched = run_search(root / "data" / f"{split}.tsv", root, scfg, workers=1, progress=progress,
+                                  limit=limit or None)
+        else:
+            searched = run_search(root / "data" / f"{cfg.search_split}.tsv", root, scfg, workers=2,
+                                  progress=progress)
     items = []
     for ex in examples:
         try:
@@ -242,17 +245,88 @@ def build_model(cfg: TrainConfig):
     return NeuralProgrammer(ProgrammerConfig(**cfg.model))
 
 
-def precompute(model, items: list[Item], batch_size: int = 64, progress: bool = False) -> None:
-    """Per-example inputs that do not change: features and frozen encoder outputs."""
-    raise NotImplementedError
+def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, progress: bool = False) -> None:
+    """Per-example inputs that never change: features (+ answer targets) and, when the encoder is
+    frozen, its outputs (stored in half precision: they are inputs, not parameters)."""
+    from tqdm import tqdm
+
+    from nqa.features import build_features, collate, with_answer
+
+    for it in items:
+        f = build_features(it.table, it.question, with_rows=with_rows)
+        it.features = with_answer(f, it.table, list(it.answers)) if with_rows else f
+    if not model.encoder.frozen:
+        return
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in tqdm(range(0, len(items), chunk), desc="encode", disable=not progress, mininterval=10):
+            part = items[start:start + chunk]
+            batch = collate([it.features for it in part]).to(_device(model))
+            enc = model.encode(batch)
+            for b, it in enumerate(part):
+                it.features.encoded = {k: v.to("cpu", torch.float16) for k, v in enc.slice(b).items()}
+    model.train(was)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 def batch_loss(model, items: list[Item], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    raise NotImplementedError
+    """mml_weight · −log Σ_programs p(program) (examples with searched programs) +
+    answer_weight · the model's expected answer loss with ponder cost (all examples)."""
+    from nqa.features import collate
+    from nqa.programmer import ProgramTargets
+
+    batch = collate([it.features for it in items]).to(_device(model))
+    enc = model.encode(batch)
+    total = torch.zeros((), device=_device(model))
+    parts: dict[str, float] = {}
+    pairs = [(b, p) for b, it in enumerate(items) for p in it.programs
+             if len(p.selection_steps) <= model.config.max_steps]
+    if cfg.mml_weight > 0 and pairs:
+        targets = ProgramTargets.from_programs(pairs, model.config.max_steps)
+        targets = ProgramTargets(*(getattr(targets, f.name).to(_device(model))
+                                   for f in dataclasses.fields(ProgramTargets)))
+        logp = model.program_log_prob(batch, targets, encoded=enc)  # (M,)
+        ex = targets.example
+        n_ex = len(items)
+        # logsumexp per example via a masked (n_ex, M) matrix
+        mat = torch.full((n_ex, logp.shape[0]), -1e9, device=logp.device, dtype=logp.dtype)
+        mat[ex, torch.arange(logp.shape[0], device=logp.device)] = logp
+        has = torch.zeros(n_ex, dtype=torch.bool, device=logp.device)
+        has[ex] = True
+        mml = -(torch.logsumexp(mat, dim=1)[has]).mean()
+        total = total + cfg.mml_weight * mml
+        parts["mml"] = float(mml.detach())
+    if cfg.answer_weight > 0:
+        out = model(batch, encoded=enc)
+        losses = model.loss(out, batch)
+        total = total + cfg.answer_weight * losses["loss"]
+        parts["answer"] = float(losses["answer"])
+    parts["loss"] = float(total.detach())
+    return total, parts
 
 
 def decode(model, items: list[Item], k: int) -> list[list]:
-    raise NotImplementedError
+    """Top-k programs per example from the cached features (nqa.decode's greedy ACT path first,
+    then its beam alternatives), without re-running the frozen encoder."""
+    from nqa import decode as dec
+    from nqa.features import collate
+
+    batch = collate([it.features for it in items]).to(_device(model))
+    ctx = model.context(batch)
+    greedy = dec._greedy(model, ctx, [it.table for it in items], [it.question for it in items])
+    if k <= 1:
+        return [[p] for p in greedy]
+    out = []
+    for b, it in enumerate(items):
+        alts = dec._beam(model, ctx.index(torch.tensor([b], device=ctx.question.device)), it.table, it.question,
+                         k, max(k, 4), 3)
+        seen = {str(greedy[b])}
+        out.append(([greedy[b]] + [p for p in alts if str(p) not in seen and not seen.add(str(p))])[:k])
+    return out
 
 
 class LossModule(torch.nn.Module):
@@ -443,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     train_items = load_items(cfg, cfg.train_split, cfg.limit_train, with_programs=True,
                              max_rows=cfg.max_train_rows, progress=master and cfg.progress)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
-    precompute(model, train_items + [it for it in dev_items if it.table is not None],
+    precompute(model, train_items, with_rows=True, progress=master and cfg.progress)
+    precompute(model, [it for it in dev_items if it.table is not None], with_rows=False,
                progress=master and cfg.progress)
     covered = sum(1 for it in train_items if it.programs)
     log(f"data: {len(train_items)} train ({covered / max(1, len(train_items)):.3f} with searched programs), "
