@@ -220,3 +220,37 @@ def item_matcher(gold: list[str] | tuple[str, ...]):
 
 def answer_correct(gold, pred) -> bool:
     return answer_checker(gold)(pred)
+
+
+def write_tiny_wtq(root: str | Path, n_tables: int = 4) -> Path:
+    """A tiny WTQ-format dataset (tables + `tiny-train.tsv`, `tiny-dev.tsv`) for smoke runs and tests:
+    superlative, count, filter-lookup and next-row questions over small medal tables."""
+    import random as _random
+
+    root = Path(root)
+    rng = _random.Random(0)
+    nations = ["Norway", "Germany", "France", "Italy", "Spain", "Japan", "Kenya", "Chile"]
+    lines = {"tiny-train": [], "tiny-dev": []}
+    k = 0
+    for t in range(n_tables):
+        rows = [[str(1990 + 4 * i), rng.choice(nations), str(rng.randint(0, 20))] for i in range(6)]
+        path = root / "csv" / "200-csv" / f"{t}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("Year,Nation,Gold\n" + "".join(",".join(r) + "\n" for r in rows))
+        ctx = f"csv/200-csv/{t}.csv"
+        best = max(rows, key=lambda r: int(r[2]))
+        qs = [(f"which nation won the most gold?", best[1] if sum(r[2] == best[2] for r in rows) == 1 else None),
+              (f"how many times did {rows[0][1].lower()} appear?", str(sum(r[1] == rows[0][1] for r in rows))),
+              (f"who won in {rows[2][0]}?", rows[2][1]),
+              (f"what year came after {rows[3][0]}?", rows[4][0]),
+              (f"how many gold in {rows[1][0]}?", rows[1][2])]
+        for q, a in qs:
+            if a is None:
+                continue
+            split = "tiny-dev" if t == n_tables - 1 else "tiny-train"
+            lines[split].append(f"nt-{k}\t{q}\t{ctx}\t{escape_tsv(a)}")
+            k += 1
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for name, ls in lines.items():
+        (root / "data" / f"{name}.tsv").write_text("id\tutterance\tcontext\ttargetValue\n" + "\n".join(ls) + "\n")
+    return root
