@@ -21,7 +21,10 @@ import numpy as np
 from nqa.table import Table, TableError, table_from_columns
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # 200 MiB: far above any table a question is asked about.
-MAX_COLUMNS = 2_000  # wider "tables" are matrices or mis-detected delimiters, not question-answering tables.
+# Wider "tables" are matrices or mis-detected delimiters, not question-answering tables. The cap also
+# keeps every answer's SQL runnable: the setup script stores up to 3 SQL columns per table column
+# (raw, normalised, number) plus row_id, and SQLite refuses tables over 2,000 columns (1 + 3 * 600 = 1,801).
+MAX_COLUMNS = 600
 DELIMITERS = (",", "\t", ";", "|")  # candidates, in order of preference on ties.
 _SNIFF_BYTES = 64 * 1024
 

@@ -299,7 +299,7 @@ def bench_tapas(sample: WTQSample, n: int, size: str) -> dict:
     model = TapasForQuestionAnswering(tapas_config(size, len(tokenizer))).eval()
     init_s = time.perf_counter() - t0
     frames: dict[int, object] = {}
-    lat, cpu, tok_lat, fwd_lat, truncated, rows_total, rows_kept, tables_seen = [], [], [], 0, 0, 0, set()
+    lat, cpu, tok_lat, fwd_lat, truncated, rows_total, rows_kept, tables_seen = [], [], [], [], 0, 0, 0, set()
     pairs = list(zip(sample.tables, sample.questions))[:n]
     with torch.inference_mode():
         for t, q in pairs[:2]:  # warm-up
