@@ -89,13 +89,17 @@ def load_model(model_dir: str | None):
 
 
 def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Program]]:
-    """Top-k programs per example (most probable first)."""
+    """Top-k programs per example (most probable first); the encoder runs once per batch."""
     import torch
 
     with torch.inference_mode():
         if hasattr(model, "decode_batch"):
             return model.decode_batch(tables, questions, k=k)
-        return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]
+        try:
+            from nqa.decode import decode_programs
+        except ImportError:
+            return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]
+        return decode_programs(model, tables, questions, k=k)
 
 
 def choose(programs: list[Program], table, question):
