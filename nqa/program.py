@@ -6,6 +6,7 @@ into the answer. The number of selection steps is chosen by ACT; `halting` holds
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # Row-selection ops (see nqa/ops.py for their soft and exact meaning).
@@ -100,9 +101,23 @@ def _fmt_number(x: float | None) -> str:
 
 
 def format_number(x: float) -> str:
-    """How numeric answers are printed: integers without a decimal point, others to 4 decimals."""
+    """How numeric answers are printed: integers without a decimal point, others to 4 decimals.
+
+    The value is first rounded to 12 significant digits (never to fewer than 4 decimals), so that
+    float noise from a different summation order (numpy's pairwise sum in the executor, the running
+    sums of SQLite and DuckDB) cannot move a value across a 4-decimal rounding boundary:
+    the mean of 1.34, 8.47, 7.64, 2.55, 4.95, 4.49, 6.52, 7.89 is 5.48125 by numpy and
+    5.481249999999999 by SQLite, and both print the same.
+
+    >>> format_number(5.481249999999999) == format_number(5.48125)
+    True
+    >>> format_number(3.0000000000000004), format_number(2.5), format_number(1 / 3), format_number(-0.0)
+    ('3', '2.5', '0.3333', '0')
+    """
     if x != x:  # NaN
         return ""
+    if x != 0 and not math.isinf(x):
+        x = round(x, max(4, 11 - math.floor(math.log10(abs(x)))))
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return f"{x:.4f}".rstrip("0").rstrip(".")

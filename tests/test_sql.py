@@ -187,6 +187,15 @@ def test_empty_table():
                               program.terminal.op, engine) == answer
 
 
+def test_summation_order_noise_does_not_change_the_answer():
+    """numpy's pairwise mean gives 5.48125, SQLite's and DuckDB's running sums 5.481249999999999."""
+    t = table_from_rows(["x"], [[v] for v in ["1.34", "8.47", "7.64", "2.55", "4.95", "4.49", "6.52", "7.89"]])
+    program = Program([Step("avg", 0)])
+    assert execute(program, t, QUESTION).values == ["5.4813"]
+    for engine in ENGINES:
+        assert run_sql(t, program, engine) == ["5.4813"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Property tests: random tables x random programs, executor == SQLite == DuckDB
 
