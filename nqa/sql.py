@@ -84,6 +84,8 @@ def schema_for(table: Table, table_name: str = "t") -> Schema:
     Raw columns keep the table's names where possible (a NUL is dropped, an empty name becomes
     'column N'); the row id and helper columns give way with ' (2)', ' (3)'... on a clash.
     """
+    if not table_name or "\x00" in table_name:
+        raise SQLError(f"the SQL table name must be non-empty text without NUL, got {table_name!r}")
     taken: set[str] = set()
 
     def claim(name: str) -> str:

@@ -155,6 +155,8 @@ def test_errors_are_clear():
         run_sql(MEDALS, prog(("count",)), engine="oracle")
     with pytest.raises(SQLError, match="empty"):
         program_to_sql(Program([]), MEDALS)
+    with pytest.raises(SQLError, match="table name"):
+        table_to_setup_sql(MEDALS, table_name="")
 
 
 def test_schema_names_unique_under_case_folding():
