@@ -12,11 +12,12 @@ import streamlit as st
 from nqa import TableError
 from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question
 from nqa.explain import (
-    MAX_ROWS, MAX_UPLOAD_MB, highlighted, read_upload, samples, step_label, table_frame, top_probs,
+    MAX_ROWS, MAX_UPLOAD_MB, answer_headline, halting_frame, highlighted, read_upload, samples, step_charts,
+    step_label, table_frame,
 )
 from nqa import load_table
 
-st.set_page_config(page_title="nqa · ask a table", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,6 +48,24 @@ def ask_now() -> None:
 def use_example(question: str) -> None:
     st.session_state.question = question
     st.session_state.pending = True
+
+
+def prob_chart(frame, height: int | None = None):
+    """A small horizontal bar chart of probabilities, most probable on top, the chosen one dark."""
+    import altair as alt
+
+    return (
+        alt.Chart(frame)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format="%", title=None, tickCount=5)),
+            y=alt.Y("choice:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+            color=alt.condition("datum.chosen", alt.value("#1e88e5"), alt.value("#bbdefb")),
+            tooltip=["choice", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=height or 24 * len(frame) + 8)
+    )
 
 
 init_state()
@@ -88,6 +107,29 @@ with st.sidebar:
     dialect = st.selectbox("SQL dialect", SQL_DIALECTS, key="dialect", label_visibility="collapsed",
                            help="The SQL below each answer is written in this dialect.")
 
+
+# Answer a new question (the callbacks only flag it; errors are kept to show under the question box).
+notice = None
+if st.session_state.pending and table is not None:
+    st.session_state.pending = False
+    try:
+        question = check_question(st.session_state.question)
+        qa = get_model(os.environ.get("NQA_MODEL") or None)
+        with st.spinner("Thinking…"):
+            answer = qa.ask(table, question)
+        st.session_state.result = (table_id, answer)
+        st.session_state.history.append({"table": table.source.split("/")[-1], "question": question,
+                                         "answer": answer.text, "confidence": answer.confidence})
+    except QuestionError as e:
+        notice = ("warning", str(e).capitalize())
+    except CheckpointError as e:
+        notice = ("error", f"The model could not be loaded: {e}. Set NQA_MODEL to a checkpoint directory.")
+    except (TableError, ValueError) as e:
+        notice = ("error", f"This question cannot be answered on this table: {e}")
+    except Exception as e:  # a bug must not show a traceback to the user, but must be reported
+        notice = ("error", f"Something went wrong while answering ({type(e).__name__}: {e}). Please report it.")
+
+with st.sidebar:
     st.header("History")
     if st.session_state.history:
         import pandas as pd
@@ -100,10 +142,11 @@ with st.sidebar:
     else:
         st.caption("Your questions and answers will appear here.")
 
+
 # ---------------------------------------------------------------------------------------------
 # main page
 
-st.title("🔎 Ask a question about a table")
+st.title("Ask a question about a table")
 st.markdown(
     "Type a question in plain English. A **Neural Programmer** writes a short program over the table "
     "(filter rows, pick the largest, count, add up…), runs it, and shows you **the answer**, **the cells "
@@ -111,11 +154,12 @@ st.markdown(
 )
 
 if table is None:
-    st.info("⬅️ Choose a sample table or upload a CSV file to begin.")
+    st.info("Choose a sample table or upload a CSV file in the sidebar to begin.", icon=":material/arrow_back:")
     st.stop()
 
-with st.expander(f"📋 The table · {table.n_rows:,} rows × {table.n_cols} columns", expanded=False):
-    st.dataframe(table_frame(table), key="table_preview", use_container_width=True)
+with st.expander(f"The table · {table.n_rows:,} rows × {table.n_cols} columns", icon=":material/table:",
+                 expanded=st.session_state.result is None):
+    st.dataframe(table_frame(table), key="table_preview", width="stretch")
     kinds = ", ".join(f"{c.name} ({c.kind})" for c in table.columns)
     st.caption(f"Columns and how they were read: {kinds}")
 
@@ -125,32 +169,15 @@ with q_col:
     st.text_input("Question", key="question", on_change=ask_now, max_chars=1000,
                   placeholder="e.g. " + (sample.questions[0] if sample else "which row has the largest value?"))
 with b_col:
-    st.button("Ask", key="ask", type="primary", on_click=ask_now, use_container_width=True)
+    st.button("Ask", key="ask", type="primary", on_click=ask_now, width="stretch")
 if sample is not None:
     st.caption("Or try one of these:")
     ex_cols = st.columns(len(sample.questions))
     for i, (col, q) in enumerate(zip(ex_cols, sample.questions)):
-        col.button(q, key=f"example_{i}", on_click=use_example, args=(q,), use_container_width=True)
+        col.button(q, key=f"example_{i}", on_click=use_example, args=(q,), width="stretch")
 
-# Answer a new question (the callbacks above only flag it, so that errors render in the page).
-if st.session_state.pending:
-    st.session_state.pending = False
-    try:
-        question = check_question(st.session_state.question)
-        qa = get_model(os.environ.get("NQA_MODEL") or None)
-        with st.spinner("Thinking…"):
-            answer = qa.ask(table, question)
-        st.session_state.result = (table_id, answer)
-        st.session_state.history.append({"table": table.source.split("/")[-1], "question": question,
-                                         "answer": answer.text, "confidence": answer.confidence})
-    except QuestionError as e:
-        st.warning(str(e).capitalize())
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {e}. Set NQA_MODEL to a checkpoint directory.")
-    except (TableError, ValueError) as e:
-        st.error(f"This question cannot be answered on this table: {e}")
-    except Exception as e:  # a bug must not show a traceback to the user, but must be reported
-        st.error(f"Something went wrong while answering ({type(e).__name__}: {e}). Please report it.")
+if notice is not None:
+    getattr(st, notice[0])(notice[1])
 
 result = st.session_state.result
 if result is None or result[0] != table_id:
@@ -164,22 +191,23 @@ with st.container(border=True, key="answer_box"):
     a_col, c_col = st.columns([4, 1])
     with a_col:
         st.caption(f"Q: {answer.question}")
-        st.markdown(f"## {answer.text}")
+        st.markdown(f"## {answer_headline(answer)}")
         steps = "step" if answer.n_steps == 1 else "steps"
         st.markdown(f"Program ({answer.n_steps} {steps}): `{answer.program}`")
     with c_col:
         st.metric("Confidence", f"{answer.confidence:.0%}")
         st.progress(float(answer.confidence))
     if answer.confidence < 0.3:
-        st.caption("⚠️ Low confidence: the model was unsure. Check the program and the cells below.")
+        st.caption(":material/warning: Low confidence: the model was unsure. Check the program and the cells "
+                   "below.")
 
 tab_table, tab_program, tab_sql, tab_alt = st.tabs(["Answer in the table", "Program, step by step", "SQL",
                                                      "Other programs"])
 
 final_rows = answer.selections[-1] if answer.selections else []
 with tab_table:
-    st.caption("🟨 answer cells · 🟦 rows the program selected")
-    st.dataframe(highlighted(table, answer.cells, final_rows), key="answer_table", use_container_width=True)
+    st.markdown(":orange-background[answer cells] &nbsp; :blue-background[rows the program selected]")
+    st.dataframe(highlighted(table, answer.cells, final_rows), key="answer_table", width="stretch")
 
 with tab_program:
     program = answer.program
@@ -190,28 +218,20 @@ with tab_program:
     for i, step in enumerate(program.steps):
         with st.container(border=True, key=f"step_{i}"):
             st.markdown(f"**{step_label(i, n_sel)}:** `{step}` — probability {step.probability:.0%}")
-            charts = [("Operation", step.op_probs), ("Column", step.column_probs),
-                      ("Value from the question", step.constant_probs)]
-            charts = [(name, probs) for name, probs in charts if probs]
-            if charts:
-                for col, (name, probs) in zip(st.columns(len(charts)), charts):
-                    with col:
-                        st.caption(name)
-                        st.bar_chart(top_probs(probs), horizontal=True, height=160, y_label="",
-                                     x_label="probability")
+            charts = step_charts(step)
+            for col, (name, frame) in zip(st.columns(3), charts):
+                with col:
+                    st.caption(name)
+                    st.altair_chart(prob_chart(frame), key=f"chart_{i}_{name}", width="stretch")
             if i < n_sel:
                 rows = answer.selections[i]
                 with st.expander(f"Rows selected after this step: {len(rows):,}"):
-                    st.dataframe(highlighted(table, (), rows), key=f"step_rows_{i}", use_container_width=True)
+                    st.dataframe(highlighted(table, (), rows), key=f"step_rows_{i}", width="stretch")
     if program.halting:
-        st.markdown("**When to stop (Adaptive Computation Time)**")
-        st.caption("The model decides how many selection steps to take. These are its halting weights: "
-                   "how much each step's result counts in the final answer.")
-        import pandas as pd
-
-        halt = pd.DataFrame({"weight": program.halting},
-                            index=[f"step {i + 1}" for i in range(len(program.halting))])
-        st.bar_chart(halt, height=180, x_label="", y_label="weight")
+        st.markdown("**How many steps? (Adaptive Computation Time)**")
+        st.caption("After each step the model can stop and answer, or select rows again. These are the "
+                   "weights it gave to answering after 0, 1, 2… selection steps; the dark bar is this program.")
+        st.altair_chart(prob_chart(halting_frame(program)), key="chart_halting", width="stretch")
 
 with tab_sql:
     try:
@@ -225,10 +245,10 @@ with tab_sql:
         st.code(sql, language="sql")
         d1, d2 = st.columns(2)
         d1.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
-                           mime="application/sql", key="download_sql", use_container_width=True)
+                           mime="application/sql", key="download_sql", width="stretch")
         d2.download_button("Download table + query (.sql)", setup.rstrip() + "\n\n" + sql + "\n",
                            file_name=f"nqa_table_and_query_{dialect}.sql", mime="application/sql",
-                           key="download_script", use_container_width=True)
+                           key="download_script", width="stretch")
 
 with tab_alt:
     if answer.alternatives:
@@ -237,7 +257,7 @@ with tab_alt:
         st.caption("Other programs the model considered, and what they would answer.")
         alt = pd.DataFrame([{"program": str(a.program), "answer": ", ".join(a.values) or "(no answer)",
                              "probability": a.probability} for a in answer.alternatives])
-        st.dataframe(alt, hide_index=True, key="alternatives", use_container_width=True,
+        st.dataframe(alt, hide_index=True, key="alternatives", width="stretch",
                      column_config={"probability": st.column_config.ProgressColumn(
                          "probability", min_value=0.0, max_value=1.0, format="percent")})
     else:

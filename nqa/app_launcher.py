@@ -1,6 +1,7 @@
 """`nqa app`: start the Streamlit app (extra arguments go to `streamlit run`)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,12 @@ def launch(argv: list[str] | None = None) -> int:
         print(f"nqa app: error: {e}", file=sys.stderr)
         return 2
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), *(argv or [])]
+    # The app imports nqa: make this very copy importable even when it is not pip-installed.
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        return subprocess.call(cmd, cwd=script.parent)
+        # cwd = app/, so that Streamlit reads app/.streamlit/config.toml (upload limit, theme).
+        return subprocess.call(cmd, cwd=script.parent, env=env)
     except KeyboardInterrupt:
         return 0

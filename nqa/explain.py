@@ -88,7 +88,13 @@ def table_frame(table: Table):
 
 
 def cell_styles(n_rows: int, n_cols: int, cells=(), rows=()) -> list[list[str]]:
-    """CSS per cell: `rows` tinted, `cells` (row, col; col -1 = the whole row) marked as the answer."""
+    """CSS per cell: `rows` tinted, `cells` (row, col; col -1 = the whole row) marked as the answer.
+
+    Example:
+        >>> styles = cell_styles(2, 2, cells=[(1, 0)], rows=[1])
+        >>> styles[0] == ["", ""] and styles[1] == [ANSWER_COLOR, ROW_COLOR]
+        True
+    """
     styles = [["" for _ in range(n_cols)] for _ in range(n_rows)]
     for r in rows:
         styles[r] = [ROW_COLOR] * n_cols
@@ -116,12 +122,75 @@ def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int]
     return df.style.apply(lambda _: style_frame, axis=None)
 
 
-def top_probs(probs: dict[str, float], k: int = 5):
-    """The `k` most probable choices as a one-column DataFrame, most probable first (for a bar chart)."""
+def top_probs(probs: dict[str, float], k: int = 5, chosen: str | None = None):
+    """The `k` most probable choices (plus `chosen`, if it is not among them), most probable first.
+
+    A DataFrame with columns choice, probability, chosen: the data of one small bar chart.
+
+    Example:
+        >>> top_probs({"count": 0.2, "argmax": 0.7, "sum": 0.1}, k=2, chosen="sum")
+           choice  probability  chosen
+        0  argmax          0.7   False
+        1   count          0.2   False
+        2     sum          0.1    True
+    """
     import pandas as pd
 
-    items = sorted(probs.items(), key=lambda kv: -kv[1])[:k]
-    return pd.DataFrame({"probability": [p for _, p in items]}, index=[n for n, _ in items])
+    items = sorted(probs.items(), key=lambda kv: -kv[1])
+    top = items[:k]
+    if chosen is not None and chosen in probs and chosen not in dict(top):
+        top.append((chosen, probs[chosen]))
+    return pd.DataFrame({"choice": [n for n, _ in top], "probability": [float(p) for _, p in top],
+                         "chosen": [n == chosen for n, _ in top]})
+
+
+def constant_name(constant) -> str:
+    """How a question constant is labelled in the probability charts (nqa.decode's naming)."""
+    return constant.surface if constant.kind == "text" else (constant.surface or str(constant.number))
+
+
+def step_charts(step) -> list[tuple[str, object]]:
+    """(title, top_probs frame) for each choice the model made at `step`: op, column, constant."""
+    charts = [("Operation", top_probs(step.op_probs, chosen=step.op))]
+    if step.column is not None and step.column_probs:
+        charts.append(("Column", top_probs(step.column_probs, chosen=step.column_name)))
+    if step.constant_value is not None and step.constant_probs:
+        charts.append(("Value from the question",
+                       top_probs(step.constant_probs, chosen=constant_name(step.constant_value))))
+    return charts
+
+
+def halting_frame(program):
+    """ACT's weight on answering after 0, 1, 2... selection steps, with the program's own count marked."""
+    import pandas as pd
+
+    n = len(program.selection_steps)
+    labels = [f"after {t} step{'s' if t != 1 else ''}" for t in range(len(program.halting))]
+    return pd.DataFrame({"choice": labels, "probability": [float(w) for w in program.halting],
+                         "chosen": [t == n for t in range(len(program.halting))]})
+
+
+def answer_headline(answer, limit: int = 80) -> str:
+    """The answer as a heading: in full when short, else the first items and how many more.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> answer_headline(SimpleNamespace(text="Norway", values=["Norway"]))
+        'Norway'
+        >>> many = [f"nation {i}" for i in range(20)]
+        >>> answer_headline(SimpleNamespace(text=", ".join(many), values=many), limit=40)
+        'nation 0, nation 1, nation 2 … (+17 more)'
+    """
+    if len(answer.text) <= limit:
+        return answer.text
+    shown: list[str] = []
+    for v in answer.values:
+        if len(", ".join(shown + [v])) > limit - 10:
+            break
+        shown.append(v)
+    if not shown:
+        shown = [answer.values[0][: limit - 10] + "…"]
+    return f"{', '.join(shown)} … (+{len(answer.values) - len(shown)} more)"
 
 
 def step_label(i: int, n_selection: int) -> str:

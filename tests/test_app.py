@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nqa.explain import answer_headline
+
 from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,7 @@ def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(app, tiny
     app.button(key="ask").click().run()
     assert not app.exception and not app.error
     want = tiny_qa.ask(ROOT / "data" / "olympics.csv", q)
-    assert f"## {want.text}" in texts(app)
+    assert f"## {answer_headline(want)}" in texts(app)
     assert app.metric[0].label == "Confidence" and app.metric[0].value == f"{want.confidence:.0%}"
     assert app.code[0].value == want.sql
     assert str(want.program) in texts(app)
@@ -52,7 +54,7 @@ def test_example_buttons_ask_their_question(app, tiny_qa):
     assert not app.exception
     q = app.text_input(key="question").value
     assert q == "how many nations won more than 10 gold medals?"
-    assert f"## {tiny_qa.ask(ROOT / 'data' / 'olympics.csv', q).text}" in texts(app)
+    assert f"## {answer_headline(tiny_qa.ask(ROOT / 'data' / 'olympics.csv', q))}" in texts(app)
     assert len(app.session_state.history) == 1
 
 

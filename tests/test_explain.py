@@ -3,7 +3,8 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.explain import (
-    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, highlighted, read_upload, samples, step_label, top_probs,
+    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, halting_frame, highlighted, read_upload, samples, step_charts,
+    step_label, top_probs,
 )
 
 
@@ -58,5 +59,25 @@ def test_highlighting_marks_answer_cells_and_selected_rows():
 
 def test_chart_data_and_labels():
     df = top_probs({"count": 0.1, "argmax": 0.7, "print": 0.15, "sum": 0.05}, k=3)
-    assert list(df.index) == ["argmax", "print", "count"]
+    assert list(df.choice) == ["argmax", "print", "count"] and not df.chosen.any()
+    df = top_probs({"count": 0.1, "argmax": 0.7, "print": 0.15, "sum": 0.05}, k=2, chosen="sum")
+    assert list(df.choice) == ["argmax", "print", "sum"] and list(df.chosen) == [False, False, True]
     assert step_label(0, 1).startswith("Step 1 · selects") and "answer" in step_label(1, 1)
+
+
+def test_step_charts_and_halting_frame():
+    from nqa.program import Program, Step
+    from nqa.question import Constant
+
+    c = Constant("number", "10", "10", 10.0, (3, 4))
+    steps = [Step("filter_gt", 2, "Gold", 0, c, op_probs={"filter_gt": 0.6, "argmax": 0.4},
+                  column_probs={"Gold": 0.9, "Total": 0.1}, constant_probs={"10": 1.0}),
+             Step("count", op_probs={"count": 0.8, "print": 0.2})]
+    program = Program(steps, halting=[0.1, 0.9])
+    titles = [t for t, _ in step_charts(steps[0])]
+    assert titles == ["Operation", "Column", "Value from the question"]
+    assert [t for t, _ in step_charts(steps[1])] == ["Operation"]
+    for _, frame in step_charts(steps[0]):
+        assert frame.chosen.sum() == 1 and frame.probability.iloc[0] == frame.probability.max()
+    h = halting_frame(program)
+    assert list(h.choice) == ["after 0 steps", "after 1 step"] and list(h.chosen) == [False, True]
