@@ -1,7 +1,6 @@
 """Every answer as SQL: program -> SQL fixtures, and executor == SQLite == DuckDB on random and real tables."""
 from __future__ import annotations
 
-import doctest
 import json
 import os
 import random
@@ -12,7 +11,6 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nqa.sql
 import nqa.sql_run
 from nqa.executor import execute
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
@@ -110,10 +108,6 @@ def test_setup_sql_fixture_and_script_run():
         for engine in ENGINES:
             sql = program_to_sql(program, MEDALS, dialect=engine, question=QUESTION)
             assert run_script(table_to_setup_sql(MEDALS, engine), sql, program.terminal.op, engine) == answer, name
-
-
-def test_doctests():
-    assert doctest.testmod(nqa.sql, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
 def test_single_step_is_one_select_and_steps_become_ctes():
@@ -317,6 +311,7 @@ def test_hostile_names_and_values_stay_data(headers, rows, table_name, data):
         for engine in ENGINES:
             sql = program_to_sql(program, table, engine, table_name, question)
             setup = table_to_setup_sql(table, engine, table_name)
+            assert len(sqlglot.parse(setup, read=engine)) == 1 + (table.n_rows > 0)
             assert run_script(setup, sql, program.terminal.op, engine) == expected
             assert run_sql(table, program, engine, question, table_name) == expected
 
@@ -325,16 +320,8 @@ def test_hostile_names_and_values_stay_data(headers, rows, table_name, data):
 # Real WikiTableQuestions tables with their own questions' constants
 
 
-def _wtq_root() -> Path | None:
-    env = os.environ.get("NQA_WTQ_ROOT")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "datasets" / "wikitablequestions"
-    return root if (root / "data" / "training.tsv").is_file() else None
-
-
-def _wtq_examples(n: int) -> list[tuple[str, str]]:
-    root = _wtq_root()
-    if root is None:
-        pytest.skip("WikiTableQuestions not found (set NQA_WTQ_ROOT)")
+def _wtq_examples(root: Path, n: int) -> list[tuple[str, str]]:
+    """(question, table path) of the first `n` training examples."""
     out = []
     with open(root / "data" / "training.tsv", encoding="utf-8") as f:
         next(f)
@@ -357,10 +344,10 @@ def random_program(rng: random.Random, table: Table, question: Question) -> Prog
     return Program(steps)
 
 
-def _check_wtq(n_examples: int, programs_per_table: int) -> int:
+def _check_wtq(root: Path, n_examples: int, programs_per_table: int) -> int:
     rng = random.Random(0)
     checked = 0
-    for text, path in _wtq_examples(n_examples):
+    for text, path in _wtq_examples(root, n_examples):
         table = load_table(path)
         question = parse_question(text, table)
         cons = {engine: connect(table, engine) for engine in ENGINES}
@@ -375,13 +362,13 @@ def _check_wtq(n_examples: int, programs_per_table: int) -> int:
     return checked
 
 
-def test_real_wtq_tables():
-    assert _check_wtq(n_examples=6, programs_per_table=25) == 150
+def test_real_wtq_tables(wtq_root):
+    assert _check_wtq(wtq_root, n_examples=6, programs_per_table=25) == 150
 
 
 @pytest.mark.slow
-def test_real_wtq_tables_many():
-    print("checked", _check_wtq(n_examples=1000, programs_per_table=20))
+def test_real_wtq_tables_many(wtq_root):
+    print("checked", _check_wtq(wtq_root, n_examples=1000, programs_per_table=20))
 
 
 # ---------------------------------------------------------------------------------------------
