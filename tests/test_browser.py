@@ -94,6 +94,8 @@ def page(server):
 
 
 def test_upload_ask_and_read_the_answer_and_sql(page, model_dir, tmp_path):
+    from playwright.sync_api import expect
+
     from nqa.api import TableQA
 
     want = TableQA.from_pretrained(model_dir).ask(ROOT / "data" / "olympics.csv", QUESTION)
@@ -111,15 +113,17 @@ def test_upload_ask_and_read_the_answer_and_sql(page, model_dir, tmp_path):
     except Exception:
         page.locator(".st-key-ask button").click()
         answer_box.wait_for()
-    assert answer_box.locator("h2").inner_text().strip() == answer_headline(want)
-    assert f"{want.confidence:.0%}" in answer_box.inner_text()
+    # expect() retries until the page settles: Streamlit paints a run's elements one by one.
+    expect(answer_box.locator("h2")).to_have_text(answer_headline(want))
+    expect(answer_box).to_contain_text(f"Confidence\n\n{want.confidence:.0%}", use_inner_text=True)
+    expect(answer_box).to_contain_text(str(want.program))
     page.wait_for_timeout(1500)  # let the highlighted table and charts paint
     shot = tmp_path / "app.png"
     page.screenshot(path=str(shot), full_page=True)
 
     page.get_by_role("tab", name="SQL").click()
     code = page.locator("[data-testid='stCode'] code").first
-    code.wait_for()
+    expect(code).to_contain_text("SELECT")
     assert " ".join(code.inner_text().split()) == " ".join(want.sql.split())
     page.screenshot(path=str(tmp_path / "app_sql.png"), full_page=True)
 
