@@ -4,8 +4,8 @@ The controller's choices depend on the question, the columns and the history of 
 rows, so decoding never touches row tensors: the exact executor runs the program afterwards. That
 keeps one question on any table at the encoder's cost plus a few small matrix products.
 
-* greedy: argmax op / column / constant at each step, fed back as history; it halts where ACT halts
-  (the first position whose cumulative halting probability reaches 1 − eps). This is the answer.
+* greedy: argmax op / column / constant at each step, fed back as history; it halts at the position
+  with the largest ACT step weight (up to where ACT stops). This is the answer.
 * beam: the k most likely programs, scoring the number of steps with the halting units as a
   stopping distribution (as in NeuralProgrammer.program_log_prob), for alternatives and confidence.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nqa.act import Halter
+from nqa.act import halting_weights
 from nqa.features import build_features, collate
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Question
@@ -56,39 +56,38 @@ def decode_programs(model, tables: list[Table], questions: list[Question], k: in
 
 
 def _greedy(model, ctx, tables, questions) -> list[Program]:
+    """Argmax choices fed back as history at every position; the program halts at the position with
+    the largest ACT step weight (the weight its answer carries in training). The "position N where
+    ACT stops" can carry only a sliver of remainder, so its terminal is barely trained."""
     cfg = model.config
     B, T = ctx.question.shape[0], cfg.max_steps
     h, prev_op, prev_col = model.initial_state(ctx)
-    halter = Halter(B, eps=cfg.act_eps, max_steps=T + 1)
     steps: list[list[_Choice]] = [[] for _ in range(B)]
-    programs: list[Program | None] = [None] * B
-    halts: list[list[float]] = [[] for _ in range(B)]
+    terms: list[list[_Choice]] = [[] for _ in range(B)]
+    halts = []
     for t in range(T + 1):
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
-        running = halter.running.clone()
-        p = halter.step(halt)
+        halts.append(halt)
         for b in range(B):
-            if not running[b]:
-                continue
-            halts[b].append(float(p[b]))
-            if not halter.running[b]:  # halts here: the terminal step
-                term = _terminal_choice(term_lp[b], tcol_lp[b])
-                programs[b] = _program(steps[b] + [term], halts[b], tables[b], questions[b])
-        if halter.done:
+            terms[b].append(_terminal_choice(term_lp[b], tcol_lp[b]))
+        if t == T:
             break
         op_lp, col_lp, const_lp = model.select_logp(ctx, z)
-        op_i = op_lp.argmax(-1)
-        col_i = col_lp.argmax(-1)
-        const_i = const_lp.argmax(-1)
+        op_i, col_i, const_i = op_lp.argmax(-1), col_lp.argmax(-1), const_lp.argmax(-1)
         for b in range(B):
-            if halter.running[b]:
-                op = SELECT_OPS[int(op_i[b])]
-                n_const = int(ctx.const_mask[b].sum())
-                steps[b].append(_Choice(op, int(col_i[b]) if op in OPS_WITH_COLUMN else None,
-                                        int(const_i[b]) if op in OPS_WITH_CONSTANT and n_const else None,
-                                        op_lp[b], col_lp[b], const_lp[b]))
+            op = SELECT_OPS[int(op_i[b])]
+            has_const = bool(ctx.const_mask[b].any())
+            steps[b].append(_Choice(op, int(col_i[b]) if op in OPS_WITH_COLUMN else None,
+                                    int(const_i[b]) if op in OPS_WITH_CONSTANT and has_const else None,
+                                    op_lp[b], col_lp[b], const_lp[b]))
         prev_op, prev_col = _history(model, ctx, op_i, col_i)
+    act = halting_weights(torch.stack(halts, 1), eps=cfg.act_eps)
+    programs = []
+    for b in range(B):
+        w = act.weights[b, :int(act.steps[b])]
+        n = int(w.argmax())
+        programs.append(_program(steps[b][:n] + [terms[b][n]], w.tolist(), tables[b], questions[b]))
     return programs
 
 

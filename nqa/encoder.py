@@ -31,6 +31,9 @@ class EncoderConfig:
     tiny_hidden: int = 64
     tiny_layers: int = 2
     tiny_heads: int = 2
+    # tiny: keep the random word-piece embeddings fixed (random vectors already tell words apart; the
+    # 30k x hidden table is most of the parameters, so training it costs more than it buys)
+    tiny_train_embeddings: bool = False
     max_question_pieces: int = 64  # word pieces; WTQ questions are ~12 words
     max_name_pieces: int = 16  # word pieces per column header
 
@@ -117,6 +120,7 @@ class Encoder(nn.Module):
                             intermediate_size=4 * config.tiny_hidden, max_position_embeddings=128,
                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
             self.bert = BertModel(bc, add_pooling_layer=False)
+            self.bert.embeddings.word_embeddings.weight.requires_grad_(config.tiny_train_embeddings)
         else:
             raise EncoderError(f"unknown encoder kind {config.kind!r} (use 'minilm' or 'tiny')")
 

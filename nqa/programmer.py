@@ -83,8 +83,10 @@ class ProgrammerConfig:
     tau: float = 0.003  # ponder cost weight (warm it up: act.tau_schedule)
     huber_delta: float = 1.0
     scalar_scale: float = 0.05  # Huber on (y - y*) / (1 + scalar_scale * |y*|): sums of years stay trainable
-    loss_clip: float = 5.0  # a terminal's loss never exceeds this (soft clip); also the cost of an impossible one
-    cell_penalty: float = 0.3  # weight of the log-loss on selected non-answer cells
+    # A terminal's loss is soft-clipped to loss_clip (limit · tanh(x / limit)): still a gradient at 5-10,
+    # where wrong early programs sit, but bounded; a terminal that cannot give the answer costs loss_clip.
+    loss_clip: float = 12.0
+    cell_penalty: float = 0.5  # weight of the log-loss on selected non-answer cells
     dropout: float = 0.1
 
 
@@ -309,7 +311,8 @@ class NeuralProgrammer(nn.Module):
 
     def _lookup_loss(self, lookup: torch.Tensor, batch: Batch) -> torch.Tensor:
         """lookup (B, P, R, C) -> (B, P): −log P(some selected cell holds each answer item) averaged over
-        items; plus cell_penalty · mean −log(1 − p) over cells holding no answer item."""
+        items; plus cell_penalty · Σ −log(1 − p) over cells holding no answer item (summed, not averaged:
+        every extra printed cell makes the exact answer wrong, so printing all rows must not be cheap)."""
         p = lookup.clamp(1e-6, 1 - 1e-6)
         log_not = torch.log1p(-p)  # (B, P, R, C)
         items = batch.answer_items  # (B, R, C) long, -1 = no item
@@ -317,7 +320,7 @@ class NeuralProgrammer(nn.Module):
         B, P = p.shape[:2]
         real = (batch.table.row_mask[:, :, None] & batch.col_mask[:, None, :])[:, None]  # (B, 1, R, C)
         other = real & (items < 0)[:, None]
-        penalty = -(log_not * other).sum((-1, -2)) / other.sum((-1, -2)).clamp_min(1)
+        penalty = -(log_not * other).sum((-1, -2))  # ~ the number of extra cells printed
         if n_items == 0:
             return penalty * self.config.cell_penalty
         onehot = (items[..., None] == torch.arange(n_items, device=p.device)).to(p.dtype)  # (B, R, C, I)
@@ -327,13 +330,34 @@ class NeuralProgrammer(nn.Module):
         item_loss = -(log_some * has_item[:, None]).sum(-1) / has_item.sum(-1, keepdim=True).clamp_min(1)
         return item_loss + self.config.cell_penalty * penalty
 
-    def loss(self, out: Output, batch: Batch, tau: float | None = None) -> dict[str, torch.Tensor]:
-        """{"loss": scalar to backprop, "answer": mean expected answer loss, "ponder": mean N + R}."""
+    def loss(self, out: Output, batch: Batch, tau: float | None = None, act: bool = True,
+             entropy: float = 0.0) -> dict[str, torch.Tensor]:
+        """{"loss": scalar to backprop, "answer": mean expected answer loss, "ponder": mean N + R}.
+
+        act=False weighs every position equally (use it for a warm-up): at initialisation the random
+        soft selections make position 0 (no selection yet) the best one for every question, and ACT
+        trained from the first update collapses to programs with no selection step.
+        """
         tau = self.config.tau if tau is None else tau
-        answer = (out.halting.weights * self.position_losses(out, batch)).sum(-1)  # (B,)
+        per_position = self.position_losses(out, batch)  # (B, P)
+        weights = out.halting.weights if act else torch.full_like(per_position, 1 / per_position.shape[1])
+        answer = (weights * per_position).sum(-1)  # (B,)
         ponder = out.halting.ponder
-        return {"loss": (answer + tau * ponder).mean(), "answer": answer.mean().detach(),
-                "ponder": ponder.mean().detach()}
+        total = answer + tau * ponder
+        ent = self.entropy(out)
+        if entropy:
+            total = total - entropy * ent
+        return {"loss": total.mean(), "answer": answer.mean().detach(), "ponder": ponder.mean().detach(),
+                "entropy": ent.mean().detach()}
+
+    @staticmethod
+    def entropy(out: Output) -> torch.Tensor:
+        """(B,) summed entropy of every choice distribution, averaged over steps. A bonus on it early in
+        training keeps the choices soft while the soft execution is still random: without it the op
+        selector saturates on `reset` and the terminal on whichever op is cheapest on average."""
+        def h(p: torch.Tensor) -> torch.Tensor:
+            return -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean(-1)
+        return h(out.op_probs) + h(out.col_probs) + h(out.const_probs) + h(out.term_probs) + h(out.term_col_probs)
 
     # -- teacher forcing: log p(program) ---------------------------------------------------------
     def program_log_prob(self, batch: Batch, targets: ProgramTargets, encoded: Encoded | None = None) -> torch.Tensor:
