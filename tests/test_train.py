@@ -21,7 +21,7 @@ def _args(root: Path, out: Path, *extra: str) -> list[str]:
     return [f"--wtq_root={root}", "--train_split=tiny-train", "--dev_split=tiny-dev", "--search_split=",
             "--model.encoder=tiny", "--model.tiny_hidden=32", "--model.d_model=32", "--batch_size=4",
             "--max_steps=8", "--eval_every=4", "--log_every=2", "--warmup_steps=2", "--progress=false",
-            "--threads=1", f"--out_dir={out}", *extra]
+            "--threads=1", f"--out_dir={out}", f"--search_cache={out.parent / 'search'}", *extra]
 
 
 @pytest.fixture(scope="module")

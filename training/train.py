@@ -55,6 +55,7 @@ class TrainConfig:
     search_split: str = "training"  # the searched file whose ids cover train_split (train+dev of split 1)
     search_steps: int = 3
     search_candidates: int = 48
+    search_cache: str = ""  # "" = runs/search under the repository
     mml_candidates: int = 16  # the best-ranked searched programs used in the MML loss
     limit_train: int = 0  # 0 = all; small values for tests
     limit_dev: int = 0
@@ -182,7 +183,7 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
                progress: bool = False) -> list[Item]:
     from nqa.question import parse_question
     from training.data import default_wtq_root, load_wtq_table, read_examples
-    from training.search import SearchConfig, revalidate, run_search, to_program
+    from training.search import CACHE_DIR, SearchConfig, revalidate, run_search, to_program
 
     root = Path(cfg.wtq_root) if cfg.wtq_root else default_wtq_root()
     examples = read_examples(root / "data" / f"{split}.tsv")
@@ -191,12 +192,13 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
     searched: dict = {}
     if with_programs:
         scfg = SearchConfig(max_steps=cfg.search_steps, max_candidates=cfg.search_candidates)
+        cache = Path(cfg.search_cache) if cfg.search_cache else CACHE_DIR
         if limit or not cfg.search_split:  # a small run searches just its own examples
             searched = run_search(root / "data" / f"{split}.tsv", root, scfg, workers=1, progress=progress,
-                                  limit=limit or None)
+                                  limit=limit or None, cache_dir=cache)
         else:
             searched = run_search(root / "data" / f"{cfg.search_split}.tsv", root, scfg, workers=2,
-                                  progress=progress)
+                                  progress=progress, cache_dir=cache)
     items = []
     for ex in examples:
         try:
@@ -245,17 +247,19 @@ def build_model(cfg: TrainConfig):
     return NeuralProgrammer(ProgrammerConfig(**cfg.model))
 
 
-def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, progress: bool = False) -> None:
+def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, progress: bool = False,
+               cache_path: Path | None = None, write_cache: bool = True) -> None:
     """Per-example inputs that never change: features (+ answer targets) and, when the encoder is
     frozen, its outputs (stored in half precision: they are inputs, not parameters)."""
     from tqdm import tqdm
 
-    from nqa.features import build_features, collate, with_answer
+    from nqa.features import collate
 
-    for it in items:
-        f = build_features(it.table, it.question, with_rows=with_rows)
-        it.features = with_answer(f, it.table, list(it.answers)) if with_rows else f
+    _features_only(items, with_rows)
     if not model.encoder.frozen:
+        return
+    cached = _load_encoded(cache_path, items) if cache_path is not None else False
+    if cached:
         return
     was = model.training
     model.eval()
@@ -267,6 +271,62 @@ def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, prog
             for b, it in enumerate(part):
                 it.features.encoded = {k: v.to("cpu", torch.float16) for k, v in enc.slice(b).items()}
     model.train(was)
+    if cache_path is not None and write_cache:
+        _save_encoded(cache_path, items)
+
+
+def _features_only(items: list[Item], with_rows: bool) -> None:
+    from nqa.features import build_features, with_answer
+
+    for it in items:
+        if it.features is not None:
+            continue
+        f = build_features(it.table, it.question, with_rows=with_rows)
+        it.features = with_answer(f, it.table, list(it.answers)) if with_rows else f
+
+
+def encoded_cache_key(items: list[Item], model) -> str:
+    """Frozen encoder outputs depend only on the words, the headers and the encoder."""
+    import hashlib
+
+    h = hashlib.sha1(json.dumps([model.config.encoder, model.config.encoder_train_top_layers]).encode())
+    for it in items:
+        h.update(("\x1f".join(it.features.words) + "\x1e" + "\x1f".join(it.features.column_names) + "\x1d").encode())
+    return h.hexdigest()[:16]
+
+
+def _save_encoded(path: Path, items: list[Item]) -> None:
+    """All examples' encoder outputs as three concatenated tensors + lengths (one safetensors file)."""
+    from safetensors.torch import save_file
+
+    enc = [it.features.encoded for it in items]
+    tensors = {
+        "word_states": torch.cat([e["word_states"] for e in enc]),
+        "col_states": torch.cat([e["col_states"] for e in enc]),
+        "pooled": torch.stack([e["pooled"] for e in enc]),
+        "n_words": torch.tensor([e["word_states"].shape[0] for e in enc]),
+        "n_cols": torch.tensor([e["col_states"].shape[0] for e in enc]),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
+def _load_encoded(path: Path, items: list[Item]) -> bool:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        return False
+    t = load_file(str(path))
+    if len(t["pooled"]) != len(items):
+        return False
+    w_off = torch.cat([torch.zeros(1, dtype=torch.long), t["n_words"].cumsum(0)]).tolist()
+    c_off = torch.cat([torch.zeros(1, dtype=torch.long), t["n_cols"].cumsum(0)]).tolist()
+    for i, it in enumerate(items):
+        it.features.encoded = {"word_states": t["word_states"][w_off[i]:w_off[i + 1]],
+                               "col_states": t["col_states"][c_off[i]:c_off[i + 1]], "pooled": t["pooled"][i]}
+    return True
 
 
 def _device(model) -> torch.device:
@@ -517,9 +577,20 @@ def main(argv: list[str] | None = None) -> int:
     train_items = load_items(cfg, cfg.train_split, cfg.limit_train, with_programs=True,
                              max_rows=cfg.max_train_rows, progress=master and cfg.progress)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
-    precompute(model, train_items, with_rows=True, progress=master and cfg.progress)
-    precompute(model, [it for it in dev_items if it.table is not None], with_rows=False,
-               progress=master and cfg.progress)
+    dev_ok = [it for it in dev_items if it.table is not None]
+    cache_dir = REPO / "runs" / "encoded"
+    for part, rows in ((train_items, True), (dev_ok, False)):
+        # frozen encoder: rank 0 encodes once (or reads the cache); the other ranks read what it wrote
+        _features_only(part, rows)
+        path = cache_dir / f"{encoded_cache_key(part, model)}.safetensors" if model.encoder.frozen else None
+        if master or path is None:
+            precompute(model, part, with_rows=rows, progress=master and cfg.progress, cache_path=path)
+        if ddp:
+            import torch.distributed as dist
+
+            dist.barrier()
+        if not master and path is not None:
+            precompute(model, part, with_rows=rows, cache_path=path, write_cache=False)
     covered = sum(1 for it in train_items if it.programs)
     log(f"data: {len(train_items)} train ({covered / max(1, len(train_items)):.3f} with searched programs), "
         f"{len(dev_items)} dev, {time.time() - t0:.0f}s")
