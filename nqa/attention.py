@@ -185,10 +185,12 @@ def shift(w: Tensor, s: Tensor, circular: bool = True, mask: Tensor | None = Non
     width = s.shape[-1]
     if width % 2 != 1:
         raise AttentionError(f"shift distribution needs an odd width (offsets -K..K), got {width}")
-    if s.shape[:-1] != w.shape[:-1]:
-        raise AttentionError(f"shift s {tuple(s.shape)} does not fit weights {tuple(w.shape)}")
+    try:
+        torch.broadcast_shapes(s.shape[:-1], w.shape[:-1])  # s may be shared: (2K+1,) or (1, 2K+1)
+    except RuntimeError as exc:
+        raise AttentionError(f"shift s {tuple(s.shape)} does not fit weights {tuple(w.shape)}") from exc
     k_max = width // 2
-    out = torch.zeros_like(w)
+    out = torch.zeros(torch.broadcast_shapes(s.shape[:-1], w.shape[:-1]) + w.shape[-1:], dtype=w.dtype, device=w.device)
     for j in range(width):
         out = out + s[..., j : j + 1] * shift_by(w, j - k_max, circular)
     mask = _check_mask(mask, out)

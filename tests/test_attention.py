@@ -96,6 +96,8 @@ def test_shift_wider_range_and_batch_rows_independent():
     s[1, 0] = 1.0  # -2
     out = A.shift(w, s)
     assert out[0].argmax() == 2 and out[1].argmax() == 4
+    shared = A.shift(w, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))  # one s for the whole batch
+    assert torch.equal(shared, torch.roll(w, 1, -1))
 
 
 def test_shift_by_matches_ops_semantics():
@@ -150,6 +152,8 @@ def test_bad_shapes_raise_clear_errors():
         A.similarity(torch.zeros(1, 3, 2), torch.zeros(1, 4))
     with pytest.raises(A.AttentionError):
         A.shift(torch.zeros(1, 4), torch.zeros(1, 2))
+    with pytest.raises(A.AttentionError):
+        A.shift(torch.zeros(2, 4), torch.zeros(3, 3))
     with pytest.raises(A.AttentionError):
         A.similarity(torch.zeros(1, 3, 2), torch.zeros(1, 2), "euclid")
     with pytest.raises(ValueError):  # AttentionError is a ValueError
