@@ -57,7 +57,8 @@ CASES = [
     ("filter_eq_count", prog(("filter_eq", 0, 0), ("count",)), ["2"]),
     ("filter_eq_number", prog(("filter_eq", 1, 1), ("count",)), ["0"]),
     ("two_filters", prog(("filter_eq", 0, 0), ("filter_gt", 1, 1), ("print", 0)), ["New France"]),
-    ("filter_any_argmax_next", prog(("filter_any", 0), ("argmax", 1), ("next",), ("print", 0)), ["New France", "Italy"]),
+    ("filter_any_argmax_next", prog(("filter_any", 0), ("argmax", 1), ("next",), ("print", 0)),
+     ["New France", "Italy"]),
     ("argmin_print", prog(("argmin", 2), ("print", 0)), ["Italy"]),
     ("first_last_previous", prog(("last",), ("previous",), ("print", 3)), ["4th"]),
     ("mfe_print", prog(("mfe", 0), ("print", 3)), ["2nd", "5th"]),
@@ -201,8 +202,8 @@ CELLS = {
                "N/A", "12 km"],
     "date": ["1995", "1996", "1995", "January 3, 1995", "March 1995", "12 May", "1999-2000", "3 June 1990", "",
              "May 1990"],
-    "text": ["France", "france", "New France", "Spain", "spain (ESP)", "Italy", "é", "O'Brien", "", " ", "new york",
-             "York", "3", "1995"],
+    "text": ["France", "france", "New France", "Spain", "spain (ESP)", "Italy", "é", "O'Brien", "", " ",
+             "new york", "York", "3", "1995"],
 }
 
 
