@@ -510,7 +510,12 @@ def _check_dialect(dialect: str) -> None:
 
 def sql_record(example_id: str, table: Table, program: Program, answer: list[str],
                question: Question | None = None, table_name: str = "t") -> dict:
-    """One `nqa predict --sql-out` line: running `setup_sql` then `sql` in a fresh SQLite gives `answer`."""
+    """One `nqa predict --sql-out` line: running `setup_sql` then `sql` in a fresh SQLite gives `answer`.
+
+    Cells come back as text; a numeric answer comes back as a number (SQLite's SUM gives 3.0),
+    which `nqa.program.format_number` prints as the answer does ("3"): `nqa.sql_run.run_script`
+    does both steps.
+    """
     return {
         "id": example_id,
         "answer": list(answer),
