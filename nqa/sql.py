@@ -99,9 +99,9 @@ def schema_for(table: Table, table_name: str = "t") -> Schema:
     row_id = claim("row_id")
     cols = []
     for raw, col in zip(raws, table.columns):
-        number = claim(f"{raw} (number)")
+        norm, number = claim(f"{raw} (norm)"), claim(f"{raw} (number)")
         value = claim(f"{raw} (value)") if _values_differ(col.numbers, col.values) else number
-        cols.append(ColumnNames(raw, claim(f"{raw} (norm)"), number, value))
+        cols.append(ColumnNames(raw, norm, number, value))
     return Schema(table_name, row_id, tuple(cols))
 
 

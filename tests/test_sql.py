@@ -293,11 +293,8 @@ HOSTILE = st.one_of(
 def test_hostile_names_and_values_stay_data(headers, rows, table_name, data):
     table = table_from_rows(headers, [r[: len(headers)] for r in rows])
     table_name = table_name.replace("\x00", "")
-    for c in table.columns:  # names the loader never makes, straight into the Table
+    for c in table.columns:  # names the loader never makes (empty, clashing), straight into the Table
         c.name = data.draw(HOSTILE) if data.draw(st.booleans()) else c.name
-    names = schema_for(table, table_name)
-    if len({c.raw.casefold() for c in names.columns}) < len(names.columns):
-        return  # the loader keeps names unique; a Table that breaks that is out of contract
     question = Question("q", [], [Constant("text", "a", "a", None, (0, 1))])
     for program in [Program([Step("print", j)]) for j in range(table.n_cols)] + [
             Program([Step("filter_any", 0), Step("mfe", 0), Step("previous"), Step("count")])]:
