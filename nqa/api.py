@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -224,7 +225,8 @@ class TableQA:
         config = _read_config(directory)
         state = _read_weights(directory, config)
         device = _resolve_device(device)
-        model = _build_model(config, directory)
+        with _quiet_transformers():
+            model = _build_model(config, directory)
         _load_state(model, state, directory)
         return cls(model.to(device), device=device)
 
@@ -436,6 +438,22 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def _quiet_transformers():
+    """Silence transformers' weight-loading report and progress bar (the base encoder loads every time)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _resolve_device(device: str | None) -> str:

@@ -6,6 +6,7 @@ typo costs milliseconds and a cold answer stays within a few seconds.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -35,9 +36,14 @@ def cli_ask(args) -> int:
         out["table"] = str(args.table)
         out["dialect"] = dialect
         out["sql"] = sql
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        text = json.dumps(out, ensure_ascii=False, indent=2)
     else:
-        print(format_answer(answer, sql, dialect))
+        text = format_answer(answer, sql, dialect)
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `nqa ask ... | head`: the reader left; not an error worth a traceback
+        sys.stdout = open(os.devnull, "w")
     return 0
 
 
@@ -50,7 +56,8 @@ def format_answer(answer, sql: str, dialect: str) -> str:
         f"Program:     {answer.program}   ({answer.n_steps} {steps})",
     ]
     if answer.program.halting:
-        lines.append("Halting:     " + " ".join(f"{p:.2f}" for p in answer.program.halting))
+        weights = " ".join(f"{p:.2f}" for p in answer.program.halting)
+        lines.append(f"Halting:     {weights}   (ACT weight of answering after 0, 1, 2… selection steps)")
     if answer.cells:
         names = answer.table.column_names
         shown = ", ".join(f"row {r + 1}" + (f" {names[c]!r}" if c >= 0 else "") for r, c in answer.cells[:8])
