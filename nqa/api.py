@@ -26,10 +26,13 @@ import hashlib
 import json
 import math
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from nqa.executor import Execution, ProgramError, execute
 from nqa.program import Program, Step
@@ -202,7 +205,10 @@ class TableQA:
     def __init__(self, model, device: str = "cpu", top_k: int = 4) -> None:
         self.model = model.eval()
         self.device = device
-        self.top_k = top_k
+        self.top_k = top_k  # programs decoded per question: the answer's alternatives and confidence
+        # One decode at a time: the fast tokenizer underneath is not safe to call from several threads
+        # at once (Streamlit serves each session from its own thread, sharing this object).
+        self._lock = threading.Lock()
 
     # -- loading and saving -----------------------------------------------------------------
 
@@ -315,7 +321,8 @@ class TableQA:
         else:
             tabs = [as_table(tables)] * len(questions)
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
-        beams = _decode(self.model, tabs, parsed, self.top_k)
+        with self._lock:
+            beams = _decode(self.model, tabs, parsed, self.top_k)
         return [_answer(t, q, beam) for t, q, beam in zip(tabs, parsed, beams)]
 
     def __repr__(self) -> str:
@@ -386,7 +393,7 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
         program=program,
         sql=program.to_sql(table, "sqlite", question=question),
         alternatives=alternatives,
-        selections=[[int(i) for i in s.nonzero()[0]] for s in ex.selections],
+        selections=[np.flatnonzero(s).tolist() for s in ex.selections],
         table=table,
         parsed=question,
     )

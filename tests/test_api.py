@@ -199,3 +199,13 @@ def test_cuda_asked_for_without_cuda(tiny_model_dir):
         with pytest.raises(ValueError, match="CUDA is not available"):
             TableQA.from_pretrained(tiny_model_dir, device="cuda")
         assert TableQA.from_pretrained(tiny_model_dir, device="auto").device == "cpu"
+
+
+def test_one_model_serves_many_threads(tiny_qa):
+    """The app shares one TableQA between sessions (threads): answers must not mix or fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    want = {q: tiny_qa.ask(OLYMPICS, q).values for q in QUESTIONS}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda q: (q, tiny_qa.ask(OLYMPICS, q).values), QUESTIONS * 4))
+    assert all(values == want[q] for q, values in got)
