@@ -12,12 +12,15 @@ import streamlit as st
 from nqa import TableError
 from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question
 from nqa.explain import (
-    MAX_ROWS, MAX_UPLOAD_MB, answer_headline, halting_frame, highlighted, read_upload, samples, step_charts,
-    step_label, table_frame,
+    MAX_ROWS, MAX_UPLOAD_MB, answer_headline, describe_step, halting_frame, highlighted, read_upload, samples,
+    step_charts, step_label, table_frame,
 )
 from nqa import load_table
 
 st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")
+# Less empty space above the title than Streamlit's default.
+st.markdown("<style>[data-testid='stMainBlockContainer'], .block-container {padding-top: 2.5rem;}</style>",
+            unsafe_allow_html=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,7 +67,7 @@ def prob_chart(frame, height: int | None = None):
             color=alt.condition("datum.chosen", alt.value("#1e88e5"), alt.value("#bbdefb")),
             tooltip=["choice", alt.Tooltip("probability:Q", format=".1%")],
         )
-        .properties(height=height or 24 * len(frame) + 8)
+        .properties(height=height or max(48, 24 * len(frame) + 8))
     )
 
 
@@ -195,7 +198,9 @@ with st.container(border=True, key="answer_box"):
         steps = "step" if answer.n_steps == 1 else "steps"
         st.markdown(f"Program ({answer.n_steps} {steps}): `{answer.program}`")
     with c_col:
-        st.metric("Confidence", f"{answer.confidence:.0%}")
+        st.metric("Confidence", f"{answer.confidence:.0%}",
+                  help="How much of the model's probability, over the programs it considered, goes to "
+                       "programs that give this answer.")
         st.progress(float(answer.confidence))
     if answer.confidence < 0.3:
         st.caption(":material/warning: Low confidence: the model was unsure. Check the program and the cells "
@@ -217,7 +222,8 @@ with tab_program:
                "down the rows; the final step turns them into the answer.")
     for i, step in enumerate(program.steps):
         with st.container(border=True, key=f"step_{i}"):
-            st.markdown(f"**{step_label(i, n_sel)}:** `{step}` — probability {step.probability:.0%}")
+            st.markdown(f"**{step_label(i, n_sel)}:** {describe_step(step)}")
+            st.caption(f"`{step}` · probability {step.probability:.0%}")
             charts = step_charts(step)
             for col, (name, frame) in zip(st.columns(3), charts):
                 with col:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from nqa.program import format_number
 from nqa.table import Table, TableError, load_table
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -191,6 +192,50 @@ def answer_headline(answer, limit: int = 80) -> str:
     if not shown:
         shown = [answer.values[0][: limit - 10] + "…"]
     return f"{', '.join(shown)} … (+{len(answer.values) - len(shown)} more)"
+
+
+_STEP_TEXT = {
+    "reset": "start again from all rows",
+    "filter_eq": "keep the rows whose {col} matches {const}",
+    "filter_any": "keep the rows whose {col} matches a value named in the question",
+    "filter_gt": "keep the rows whose {col} is greater than {const}",
+    "filter_ge": "keep the rows whose {col} is at least {const}",
+    "filter_lt": "keep the rows whose {col} is less than {const}",
+    "filter_le": "keep the rows whose {col} is at most {const}",
+    "argmax": "keep the row with the largest {col}",
+    "argmin": "keep the row with the smallest {col}",
+    "first": "keep the first of the selected rows",
+    "last": "keep the last of the selected rows",
+    "previous": "move to the row just above each selected row",
+    "next": "move to the row just below each selected row",
+    "mfe": "keep the rows holding the most frequent {col}",
+    "count": "count the selected rows",
+    "sum": "add up the {col} of the selected rows",
+    "avg": "average the {col} of the selected rows",
+    "max": "take the largest {col} of the selected rows",
+    "min": "take the smallest {col} of the selected rows",
+    "difference": "take the difference in {col} between the first and the last selected row",
+    "print": "show the {col} of the selected rows",
+}
+
+
+def describe_step(step) -> str:
+    """A step in plain English, for people who do not read op names.
+
+    Example:
+        >>> from nqa.program import Step
+        >>> describe_step(Step("argmax", 2, "Gold"))
+        'keep the row with the largest Gold'
+    """
+    c = step.constant_value
+    if c is None:
+        const = "a value from the question"
+    elif c.kind == "number":
+        const = format_number(c.number)
+    else:
+        const = f'"{c.surface}"'
+    col = f"“{step.column_name}”" if step.column_name and " " in step.column_name else (step.column_name or "column")
+    return _STEP_TEXT.get(step.op, step.op).format(col=col, const=const)
 
 
 def step_label(i: int, n_selection: int) -> str:

@@ -3,7 +3,7 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.explain import (
-    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, halting_frame, highlighted, read_upload, samples, step_charts,
+    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, halting_frame, highlighted, read_upload, samples, step_charts,
     step_label, top_probs,
 )
 
@@ -81,3 +81,17 @@ def test_step_charts_and_halting_frame():
         assert frame.chosen.sum() == 1 and frame.probability.iloc[0] == frame.probability.max()
     h = halting_frame(program)
     assert list(h.choice) == ["after 0 steps", "after 1 step"] and list(h.chosen) == [False, True]
+
+
+def test_every_op_has_a_plain_english_description():
+    from nqa.program import OPS, Step
+    from nqa.question import Constant
+
+    ten = Constant("number", "10", "10", 10.0, (3, 4))
+    japan = Constant("text", "Japan", "japan", None, (5, 6))
+    for op in OPS:
+        text = describe_step(Step(op, 0, "Gold medals", 0, ten))
+        assert text and "{" not in text and "_" not in text
+    assert describe_step(Step("filter_gt", 0, "Gold", 0, ten)) == "keep the rows whose Gold is greater than 10"
+    assert describe_step(Step("filter_eq", 1, "Nation", 0, japan)) == 'keep the rows whose Nation matches "Japan"'
+    assert describe_step(Step("sum", 0, "Gold medals")) == "add up the “Gold medals” of the selected rows"
