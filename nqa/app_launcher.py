@@ -16,7 +16,11 @@ def app_path() -> Path:
 
 
 def launch(argv: list[str] | None = None) -> int:
-    """Run `streamlit run app/streamlit_app.py [argv...]` in a subprocess; return its exit status."""
+    """Run `streamlit run app/streamlit_app.py [argv...]` from app/; return its exit status.
+
+    On POSIX the process becomes Streamlit (exec), so Ctrl-C and SIGTERM reach the server directly
+    and no orphan is left behind; elsewhere Streamlit runs as a child process.
+    """
     try:
         script = app_path()
     except FileNotFoundError as e:
@@ -24,11 +28,16 @@ def launch(argv: list[str] | None = None) -> int:
         return 2
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), *(argv or [])]
     # The app imports nqa: make this very copy importable even when it is not pip-installed.
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(script.parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     env.setdefault("HF_HUB_OFFLINE", "1")
+    # cwd = app/, so that Streamlit reads app/.streamlit/config.toml (upload limit, theme).
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.chdir(script.parent)
+        os.execve(sys.executable, cmd, env)  # does not return
     try:
-        # cwd = app/, so that Streamlit reads app/.streamlit/config.toml (upload limit, theme).
         return subprocess.call(cmd, cwd=script.parent, env=env)
     except KeyboardInterrupt:
         return 0

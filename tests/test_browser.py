@@ -93,6 +93,29 @@ def page(server):
         browser.close()
 
 
+def test_nqa_app_starts_the_server(tmp_path):
+    """`nqa app` (the launcher) serves the app; SIGTERM stops it (the launcher execs Streamlit)."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(tmp_path / "app.log", "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "nqa.cli", "app", "--server.headless", "true",
+                                 "--server.port", str(port), "--server.address", "127.0.0.1"],
+                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) is not None
+
+
 def test_upload_ask_and_read_the_answer_and_sql(page, model_dir, tmp_path):
     from playwright.sync_api import expect
 
