@@ -496,8 +496,9 @@ def _load_state(model, state: dict, directory: Path) -> None:
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
     if wrong:
+        got, want = tuple(state[wrong[0]].shape), tuple(expected[wrong[0]].shape)
         raise CheckpointError(f"{directory}: the weights do not fit the model config (shapes differ for "
-                              f"{wrong[:5]}, e.g. {tuple(state[wrong[0]].shape)} vs {tuple(expected[wrong[0]].shape)})")
+                              f"{wrong[:5]}, e.g. {got} in the file vs {want} in the config)")
     model.load_state_dict(state, strict=False)
 
 

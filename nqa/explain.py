@@ -234,7 +234,8 @@ def describe_step(step) -> str:
         const = format_number(c.number)
     else:
         const = f'"{c.surface}"'
-    col = f"“{step.column_name}”" if step.column_name and " " in step.column_name else (step.column_name or "column")
+    name = step.column_name or "column"
+    col = f"“{name}”" if " " in name else name
     return _STEP_TEXT.get(step.op, step.op).format(col=col, const=const)
 
 

@@ -20,7 +20,8 @@ def run(capsys, *argv):
 
 
 def test_readable_output_has_answer_confidence_program_and_sql(capsys, tiny_model_dir):
-    code, out, err = run(capsys, OLYMPICS, "which country won the most gold medals?", "--model", str(tiny_model_dir))
+    q = "which country won the most gold medals?"
+    code, out, err = run(capsys, OLYMPICS, q, "--model", str(tiny_model_dir))
     assert code == 0, err
     for label in ("Answer:", "Confidence:", "Program:", "SQL (sqlite):"):
         assert label in out

@@ -3,8 +3,8 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.explain import (
-    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, halting_frame, highlighted, read_upload, samples, step_charts,
-    step_label, top_probs,
+    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, halting_frame, highlighted, read_upload,
+    samples, step_charts, step_label, top_probs,
 )
 
 
