@@ -209,3 +209,36 @@ def test_one_model_serves_many_threads(tiny_qa):
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda q: (q, tiny_qa.ask(OLYMPICS, q).values), QUESTIONS * 4))
     assert all(values == want[q] for q, values in got)
+
+
+def test_random_tables_and_questions_answer_and_their_sql_agree(tiny_qa):
+    """Fuzz the whole pipeline: any table and question either answers (with SQL that reproduces the
+    answer in SQLite) or raises a clear ValueError; never anything else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    cell = st.one_of(st.sampled_from(["", "red", "Blue Sky", "1,234", "-3.5", "45%", "$12", "1999", "1st",
+                                      "March 3, 2001", "n/a", "é", "O'Brien", "a;b", "3-1"]),
+                     st.integers(-1000, 3000).map(str), st.text(min_size=0, max_size=6))
+    header = st.text(min_size=0, max_size=8)
+
+    @st.composite
+    def table_and_question(draw):
+        n_cols = draw(st.integers(1, 4))
+        rows = draw(st.lists(st.lists(cell, min_size=n_cols, max_size=n_cols), min_size=1, max_size=8))
+        cols = draw(st.lists(header, min_size=n_cols, max_size=n_cols))
+        words = [c for r in rows for c in r] + cols + ["how many", "which", "most", "more than", "after", "total"]
+        q = " ".join(draw(st.lists(st.sampled_from(words), min_size=1, max_size=6))) + "?"
+        return pd.DataFrame(rows, columns=[f"{c}{j}" for j, c in enumerate(cols)]), q
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(table_and_question())
+    def check(tq):
+        frame, question = tq
+        try:
+            a = tiny_qa.ask(frame, question)
+        except ValueError:
+            return
+        assert a.run_sql("sqlite") == a.values, (str(a.program), a.sql)
+
+    check()
