@@ -30,14 +30,16 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nqa.executor import Execution, ProgramError, execute
 from nqa.program import Program, Step
 from nqa.question import Question, match_matrix, parse_question
 from nqa.table import Table, TableError, load_table
+
+if TYPE_CHECKING:  # the executor imports torch (nqa.ops): loaded only once a model runs
+    from nqa.executor import Execution
 
 __all__ = [
     "TableQA", "Answer", "Alternative", "QuestionError", "CheckpointError",
@@ -365,6 +367,8 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
     (execution-guided decoding); when none does, the most probable program. Its confidence is the
     summed probability of the programs in the beam that give the same values.
     """
+    from nqa.executor import ProgramError, execute
+
     match = match_matrix(question, table)
     runs: list[tuple[Program, Execution | None]] = []
     for program in beam:

@@ -1,5 +1,6 @@
 """`nqa ask`: readable and JSON output, clean errors with a non-zero exit status."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,12 @@ def test_the_installed_command_fails_cleanly(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
+    # Bad input fails before the model stack (torch, transformers) is even imported.
+    code = ("import sys; from nqa.cli import main; rc = main(['ask', 'nope.csv', ' ']); "
+            "sys.exit(rc + 10 * ('torch' in sys.modules or 'transformers' in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
 
 
 def _write(path: Path, data: bytes) -> str:
