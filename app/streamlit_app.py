@@ -247,7 +247,9 @@ with tab_sql:
         st.error(f"No {dialect} SQL for this program: {e}")
     else:
         st.caption(f"This {dialect} query returns the answer. Copy it with the button in the corner, or "
-                   "download it with the statements that create and fill the table.")
+                   "download it together with the statements that create and fill the table. Besides each "
+                   "column as written, the table has helper columns: “(number)” holds the number read from "
+                   "the cell, “(norm)” its lower-cased text; `row_id` keeps the row order.")
         st.code(sql, language="sql")
         d1, d2 = st.columns(2)
         d1.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
