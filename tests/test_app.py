@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nqa.explain import answer_headline
+from nqa.explain import answer_headline, describe_step
 
 from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
@@ -43,6 +43,8 @@ def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(app, tiny
     assert app.metric[0].label == "Confidence" and app.metric[0].value == f"{want.confidence:.0%}"
     assert app.code[0].value == want.sql
     assert str(want.program) in texts(app)
+    for step in want.program.steps:  # the program tab: every step, in plain English
+        assert describe_step(step) in texts(app)
     assert app.sidebar.dataframe  # the history
     # Another dialect: the SQL follows the sidebar's choice.
     app.selectbox(key="dialect").select("duckdb").run()
