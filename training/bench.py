@@ -237,11 +237,11 @@ def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
         qa.ask(t, q)
         lat.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     n = len(sample.questions)
     for s in tqdm(range(0, n, batch_size), desc="nqa ask_batch (WTQ)", file=sys.stderr):
         qa.ask_batch(sample.tables[s:s + batch_size], sample.questions[s:s + batch_size])
-    batch_s = time.perf_counter() - t0
+    batch_s, batch_cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = [t.n_rows for t in sample.tables]
     return {
         "latency": summary_ms(lat),
@@ -250,6 +250,8 @@ def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
         "cpu_s": cpu,
         "questions_per_s_ask": round(n / sum(lat), 2),
         "questions_per_s_ask_batch": round(n / batch_s, 2),
+        "cpu_ms_per_question_ask": round(1000 * sum(cpu) / n, 2),
+        "cpu_ms_per_question_ask_batch": round(1000 * batch_cpu / n, 2),
         "batch_size": batch_size,
         "table_read": summary_ms(sample.table_load_s),
         "table_rows": {"median": statistics.median(rows), "max": max(rows)},
