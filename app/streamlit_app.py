@@ -199,8 +199,8 @@ with st.container(border=True, key="answer_box"):
         st.markdown(f"Program ({answer.n_steps} {steps}): `{answer.program}`")
     with c_col:
         st.metric("Confidence", f"{answer.confidence:.0%}",
-                  help="How much of the model's probability, over the programs it considered, goes to "
-                       "programs that give this answer.")
+                  help="The model's probability for this answer: the summed probability of the "
+                       "programs it considered that give this answer.")
         st.progress(float(answer.confidence))
     if answer.confidence < 0.3:
         st.caption(":material/warning: Low confidence: the model was unsure. Check the program and the cells "

@@ -100,7 +100,8 @@ class Answer:
         cells: (row, column) of the table cells the answer came from; column -1 for `count`, whose
             answer comes from whole rows.
         confidence: the model's probability of this answer, in [0, 1]: the summed probability of
-            the decoded programs that give these same values.
+            the decoded programs that give these same values (a lower bound: programs outside the
+            top-k that would also give them are not counted).
         program: the program that produced the answer (steps with their probabilities, and the
             ACT halting weights in `program.halting`).
         sql: a SQLite query that returns `values` on the table created by `setup_sql()`.
@@ -365,7 +366,8 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
 
     The answer is the most probable program whose run succeeds and gives a non-empty answer
     (execution-guided decoding); when none does, the most probable program. Its confidence is the
-    summed probability of the programs in the beam that give the same values.
+    summed probability of the programs in the beam that give the same values (a program's
+    probability: the product of its steps' op, column and constant probabilities).
     """
     from nqa.executor import ProgramError, execute
 
@@ -382,11 +384,11 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
     program, ex = runs[chosen]
-    total = sum(p.probability for p, _ in runs) or 1.0
+    # Not normalised over the beam: a share of four programs would call an unsure model confident.
+    # The sum over the beam is a lower bound on the answer's probability under the model.
     same = sum(p.probability for p, e in runs if e is not None and e.values == ex.values)
-    # Probabilities are normalised over the beam so that the confidence reads as a share in [0, 1].
-    confidence = min(1.0, max(0.0, same / total)) if not math.isnan(same / total) else 0.0
-    alternatives = [Alternative(e.values, p.probability / total, p, table, question)
+    confidence = min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
+    alternatives = [Alternative(e.values, p.probability, p, table, question)
                     for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
     return Answer(
         question=question.text,
