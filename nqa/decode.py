@@ -4,8 +4,9 @@ The controller's choices depend on the question, the columns and the history of 
 rows, so decoding never touches row tensors: the exact executor runs the program afterwards. That
 keeps one question on any table at the encoder's cost plus a few small matrix products.
 
-* greedy: argmax op / column / constant at each step, fed back as history; it halts at the position
-  with the largest ACT step weight (up to where ACT stops). This is the answer.
+* greedy: argmax op / column / constant at each step, fed back as history; it halts at the first
+  position whose halting unit says halt (h >= 0.5). This is the answer. (ACT's own stopping point,
+  where the cumulative halting reaches 1 - eps, can fall after the step that carries the weight.)
 * beam: the k most likely programs, scoring the number of steps with the halting units as a
   stopping distribution (as in NeuralProgrammer.program_log_prob), for alternatives and confidence.
 """
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nqa.act import halting_weights
 from nqa.features import build_features, collate
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Question
@@ -56,9 +56,9 @@ def decode_programs(model, tables: list[Table], questions: list[Question], k: in
 
 
 def _greedy(model, ctx, tables, questions) -> list[Program]:
-    """Argmax choices fed back as history at every position; the program halts at the position with
-    the largest ACT step weight (the weight its answer carries in training). The "position N where
-    ACT stops" can carry only a sliver of remainder, so its terminal is barely trained."""
+    """Argmax choices fed back as history at every position, halting at the first position where
+    halting is likelier than going on (h_t >= 0.5): the argmax of the same sequential distribution
+    that program_log_prob scores, so training by marginal likelihood and decoding agree."""
     cfg = model.config
     B, T = ctx.question.shape[0], cfg.max_steps
     h, prev_op, prev_col = model.initial_state(ctx)
@@ -82,12 +82,14 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
                                     int(const_i[b]) if op in OPS_WITH_CONSTANT and has_const else None,
                                     op_lp[b], col_lp[b], const_lp[b]))
         prev_op, prev_col = _history(model, ctx, op_i, col_i)
-    act = halting_weights(torch.stack(halts, 1), eps=cfg.act_eps)
+    halt_probs = torch.stack(halts, 1)  # (B, T + 1)
+    halt_probs[:, -1] = 1.0
+    stop = (halt_probs >= 0.5).float().argmax(1)  # the first position where halting is the likelier choice
     programs = []
     for b in range(B):
-        w = act.weights[b, :int(act.steps[b])]
-        n = int(w.argmax())
-        programs.append(_program(steps[b][:n] + [terms[b][n]], w.tolist(), tables[b], questions[b]))
+        n = int(stop[b])
+        w = _act_weights(halt_probs[b, :n + 1].tolist())
+        programs.append(_program(steps[b][:n] + [terms[b][n]], w, tables[b], questions[b]))
     return programs
 
 
@@ -130,7 +132,7 @@ def _const_name(c) -> str:
     return c.surface if c.kind == "text" else (c.surface or str(c.number))
 
 
-def _act_weights(halts: list[float], eps: float) -> list[float]:
+def _act_weights(halts: list[float]) -> list[float]:
     """ACT step weights of a path that halts at its last position."""
     w, cum = [], 0.0
     for h in halts[:-1]:
@@ -199,5 +201,4 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         col_i = torch.tensor([ch.column or 0 for _, _, ch in cands])
         prev_op, prev_col = _history(model, cb, op_i, col_i)
     finished.sort(key=lambda x: -x[0])
-    eps = model.config.act_eps
-    return [_program(ch, _act_weights(hs, eps), table, question) for _, ch, hs in finished[:k]]
+    return [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]

@@ -168,12 +168,30 @@ class Encoder(nn.Module):
         am = am.to(h.dtype)
         return (h * am[..., None]).sum(1) / am.sum(1, keepdim=True).clamp_min(1)
 
+    def _cached_names(self, n: dict[str, torch.Tensor]) -> torch.Tensor:
+        """encode_names through a cache keyed by the header's word pieces: a frozen encoder gives a
+        header the same vector every time, and a table's headers come back with every question."""
+        cache = self.__dict__.setdefault("_name_cache", {})
+        lengths = n["attention_mask"].sum(1).tolist()
+        keys = [tuple(ids[:k]) for ids, k in zip(n["input_ids"].tolist(), lengths)]
+        missing = [i for i, key in enumerate(keys) if key not in cache]
+        if missing:
+            sub = {k: v[missing] for k, v in n.items()}
+            width = int(sub["attention_mask"].sum(1).max())
+            vecs = self.encode_names({k: v[:, :width] for k, v in sub.items()})
+            if len(cache) > 50_000:
+                cache.clear()
+            for i, v in zip(missing, vecs):
+                cache[keys[i]] = v
+        return torch.stack([cache[key] for key in keys])
+
     def forward(self, question_tokens: dict[str, torch.Tensor], name_tokens: dict[str, torch.Tensor],
                 col_mask: torch.Tensor) -> Encoded:
         """question_tokens from tokenize_questions; name_tokens from tokenize_names over the real
         columns of every example in order (col_mask (B, C) says where they go)."""
         words, word_mask, pooled = self.encode_questions(question_tokens)
-        names = self.encode_names(name_tokens)  # (sum of real columns, H)
+        names = self._cached_names(name_tokens) if (self.frozen and not self.training) \
+            else self.encode_names(name_tokens)  # (sum of real columns, H)
         col_states = names.new_zeros(*col_mask.shape, names.shape[-1])
         col_states[col_mask] = names[: int(col_mask.sum())]
         return Encoded(words, word_mask, pooled, col_states, col_mask)

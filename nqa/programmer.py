@@ -2,21 +2,28 @@
 
 API (what trainers and the product use)
 ---------------------------------------
->>> from nqa.programmer import NeuralProgrammer, ProgrammerConfig            # doctest: +SKIP
->>> from nqa.features import build_features, collate, with_answer           # doctest: +SKIP
->>> model = NeuralProgrammer(ProgrammerConfig(encoder="tiny"))              # "minilm": pretrained
->>> q = parse_question(text, table)
->>> f = with_answer(build_features(table, q), table, ["42"])               # weak supervision target
->>> batch = collate([f, ...])                                               # padded tensors
->>> out = model(batch)                                                      # soft execution, all steps
->>> losses = model.loss(out, batch, tau=model.config.tau)                   # dict; losses["loss"].backward()
->>> programs = model.decode(table, q, k=5)        # list[Program], best first; exact: nqa.executor.execute
->>> logp = model.program_log_prob(batch, cands)   # (M,) log p(program | question, table), teacher forcing;
-...                                               # cands = ProgramTargets.from_programs([(b, Program)...])
->>> model.save_pretrained(d); NeuralProgrammer.from_pretrained(d)   # config.json + model.safetensors
-
-Frozen-encoder caching: `model.encode(batch)` returns `Encoded`; store `enc.slice(b)` in
-`Features.encoded` and `collate` will pass the cached states so the encoder is skipped.
+Build a batch (nqa/features.py):
+    q = parse_question(text, table)                                   # nqa.question
+    f = build_features(table, q)                                      # numpy, one example
+    f = with_answer(f, table, ["42"])                                 # weak-supervision targets
+    batch = collate([f, ...])                                         # padded tensors (Batch)
+Train step (soft execution + weak supervision):
+    model = NeuralProgrammer(ProgrammerConfig())                      # frozen MiniLM; encoder="tiny" for tests
+    out = model(batch)                                                # Output: all positions, soft
+    losses = model.loss(out, batch, tau=..., act=True, entropy=0.0)   # dict; losses["loss"].backward()
+    (act=False for a warm-up with uniform position weights; entropy > 0 early keeps choices soft)
+Marginal likelihood over searched programs (batched over all candidates of the batch):
+    cands = ProgramTargets.from_programs([(b, program), ...], model.config.max_steps)
+    logp = model.program_log_prob(batch, cands)                       # (M,) log p(program | question, table)
+    # per example: -logsumexp(logp of its candidates); see training/synthetic.py:train
+Decode (no soft execution; run the result with nqa.executor.execute):
+    programs = model.decode(table, q, k=5)                            # list[Program], best first
+    nqa.decode.decode_programs(model, tables, questions, k)           # a batch of questions
+Frozen-encoder caching: `enc = model.encode(batch)`; put `enc.slice(b)` in `Features.encoded` and
+    collate passes it on, so the encoder is skipped (the synthetic trainer does this).
+Save / load: model.save_pretrained(dir); NeuralProgrammer.from_pretrained(dir)
+    (config.json {"model": ProgrammerConfig} + model.safetensors of `checkpoint_state()`: every
+    parameter except the frozen MiniLM weights, which come from the pip package).
 
 How it works, top to bottom
 ---------------------------
@@ -164,12 +171,16 @@ class NeuralProgrammer(nn.Module):
         self.encoder = Encoder(EncoderConfig(kind=cfg.encoder, train_top_layers=cfg.encoder_train_top_layers,
                                              tiny_hidden=cfg.tiny_hidden, tiny_layers=cfg.tiny_layers))
         H, D = self.encoder.hidden_size, cfg.d_model
-        self.word_proj = nn.Linear(H, D)
-        self.question_proj = nn.Linear(H, D)
+        # projections to d_model, each layer-normalised: encoder outputs share a large common
+        # component, and the heads need the differences between questions (and columns) at unit scale
+        self.word_proj = nn.Sequential(nn.Linear(H, D), nn.LayerNorm(D))
+        self.question_proj = nn.Sequential(nn.Linear(H, D), nn.LayerNorm(D))
         self.col_proj = nn.Linear(H, D)
         self.col_feat = nn.Linear(len(COL_FEATURES), D)
+        self.col_norm = nn.LayerNorm(D)
         self.const_proj = nn.Linear(D, D)
         self.const_feat = nn.Linear(len(CONST_FEATURES), D)
+        self.const_norm = nn.LayerNorm(D)
         self.drop = nn.Dropout(cfg.dropout)
         # controller: question attention + GRU cell over [question read, previous op, previous column]
         self.init_h = nn.Linear(D, D)
@@ -202,14 +213,14 @@ class NeuralProgrammer(nn.Module):
             words = F.pad(words, (0, 0, 0, batch.word_mask.shape[1] - W))
         words = words[:, :batch.word_mask.shape[1]]
         word_mask = batch.word_mask
-        question = torch.tanh(self.question_proj(enc.pooled))  # (B, D)
-        cols = self.col_proj(enc.col_states) + self.col_feat(batch.col_feats)  # (B, C, D)
+        question = self.question_proj(enc.pooled)  # (B, D)
+        cols = self.col_norm(self.col_proj(enc.col_states) + self.col_feat(batch.col_feats))  # (B, C, D)
         # constant = mean of its span's word vectors + features
         pos = torch.arange(words.shape[1], device=words.device)
         span = batch.const_span  # (B, K, 2)
         in_span = ((pos[None, None] >= span[..., :1]) & (pos[None, None] < span[..., 1:])).to(words.dtype)  # (B, K, W)
         span_mean = in_span @ words / in_span.sum(-1, keepdim=True).clamp_min(1)
-        consts = self.const_proj(span_mean) + self.const_feat(batch.const_feats)  # (B, K, D)
+        consts = self.const_norm(self.const_proj(span_mean) + self.const_feat(batch.const_feats))  # (B, K, D)
         t = batch.table
         has_any, has_num, has_text = batch.const_mask.any(1), t.const_is_number.any(1), t.const_is_text.any(1)
         need = {"filter_eq": has_any, "filter_any": has_text, "filter_gt": has_num, "filter_ge": has_num,

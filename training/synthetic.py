@@ -22,8 +22,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from nqa.executor import execute
 from nqa.program import Program, Step
 from nqa.question import Question, parse_question
@@ -263,86 +261,131 @@ def evaluate(model, examples: list[SyntheticExample]) -> dict:
             "n_test": len(allr)}
 
 
-def train(minutes: float, seed: int, batch_size: int = 32, lr: float = 2e-3, d_model: int = 64,
-          encoder: str = "tiny", n_test: int = 1200, log_every: int = 50, out: str | None = None,
-          threads: int = 2, act_warmup: float = 0.25, family: str | None = None, fresh_per_update: int = 8,
-          pool_size: int = 20000, entropy: float = 0.05, entropy_until: float = 0.5) -> dict:
-    """Train from scratch for `minutes`; schedules are fractions of the time budget: uniform position
-    weights (no ACT) for the first `act_warmup`, an entropy bonus decaying to 0 at `entropy_until`."""
+@dataclass
+class TrainConfig:
+    minutes: float = 10.0
+    seed: int = 0
+    batch_size: int = 32
+    lr: float = 2e-3
+    d_model: int = 64
+    encoder: str = "minilm"  # frozen pretrained (outputs cached per example); "tiny": random init, trained
+    max_steps: int = 3  # the synthetic programs have at most 3 selection steps
+    n_test: int = 1200
+    threads: int = 2
+    family: str | None = None  # train and test on one family only
+    answer_weight: float = 1.0  # the soft-execution answer loss (weak supervision)
+    mml_weight: float = 1.0  # marginal likelihood of the programs an offline search finds consistent with the answer
+    search_candidates: int = 16
+    act_warmup: float = 0.25  # share of the time budget with uniform position weights (no ACT)
+    entropy: float = 0.05  # entropy bonus at the start, decaying linearly ...
+    entropy_until: float = 0.5  # ... to 0 at this share of the time budget
+    fresh_per_update: int = 4  # new examples per update once the pool is warm (the rest are reused)
+    pool_size: int = 20000
+    log_every: int = 50
+    out: str | None = None  # save the trained model here
+
+
+def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> list[Program]:
+    """Programs (up to max_steps selection steps) whose exact answer equals e's answer: the
+    weak-supervision search of training/search.py, as the WTQ trainer uses it."""
+    from training.search import ExampleSearch, SearchConfig
+
+    found = ExampleSearch(e.table, e.question, e.answer, SearchConfig(max_steps=max_steps, max_candidates=limit)).run()
+    return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found]
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train from scratch for cfg.minutes and evaluate on fresh questions. The loss is the soft
+    answer loss (+ entropy bonus early, ACT after a warm-up) plus, when mml_weight > 0, the negative
+    log of the summed probability of the searched consistent programs (both from answers only)."""
     import torch
 
     from nqa.act import tau_schedule
     from nqa.features import collate
-    from nqa.programmer import NeuralProgrammer, ProgrammerConfig
+    from nqa.programmer import NeuralProgrammer, ProgrammerConfig, ProgramTargets
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    model = NeuralProgrammer(ProgrammerConfig(encoder=encoder, d_model=d_model, tiny_hidden=d_model, dropout=0.0))
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    model = NeuralProgrammer(ProgrammerConfig(encoder=cfg.encoder, d_model=cfg.d_model, tiny_hidden=cfg.d_model,
+                                              dropout=0.0, max_steps=cfg.max_steps))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    test = generate(n_test, seed + 1_000_003, family)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    test = generate(cfg.n_test, cfg.seed + 1_000_003, cfg.family)
     start = time.time()
-    deadline = start + minutes * 60
-    update = 0
-    act_start = None
-    pool: list = []  # features of generated examples, reused: generating costs as much as an update
+    deadline = start + cfg.minutes * 60
+    update, act_start = 0, None
+    pool: list = []  # (features, consistent programs); reused: generating costs as much as an update
     while time.time() < deadline:
+        n_new = cfg.batch_size if len(pool) < 4 * cfg.batch_size else cfg.fresh_per_update
         fresh = []
-        while len(fresh) < (batch_size if len(pool) < 8 * batch_size else fresh_per_update):
-            e = make_example(rng, family)
+        while len(fresh) < n_new:
+            e = make_example(rng, cfg.family)
             if e is not None:
                 fresh.append(e)
+        progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates) if cfg.mml_weight else []
+                 for e in fresh]
         feats = _features(fresh)
-        pool.extend(feats)
-        if len(pool) > pool_size:
-            del pool[:len(pool) - pool_size]
-        batch = collate(feats + rng.sample(pool, batch_size - len(feats)) if len(feats) < batch_size else feats)
-        frac = (time.time() - start) / (minutes * 60)
+        if model.encoder.frozen:  # a frozen encoder's outputs are cached once per example
+            with torch.no_grad():
+                enc = model.encode(collate(feats))
+            for b, f in enumerate(feats):
+                f.encoded = enc.slice(b)
+        pool.extend(zip(feats, progs))
+        del pool[:max(0, len(pool) - cfg.pool_size)]
+        items = pool[-n_new:] + rng.sample(pool[:-n_new], max(0, cfg.batch_size - n_new)) if n_new < cfg.batch_size \
+            else pool[-n_new:]
+        batch = collate([f for f, _ in items])
+        frac = (time.time() - start) / (cfg.minutes * 60)
         for g in opt.param_groups:  # linear warm-up, cosine decay over the time budget
-            g["lr"] = lr * min(1.0, (update + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-        out_ = model(batch)
-        act = frac >= act_warmup
+            g["lr"] = cfg.lr * min(1.0, (update + 1) / 50) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        act = frac >= cfg.act_warmup
         act_start = act_start if act_start is not None or not act else update
-        losses = model.loss(out_, batch, act=act,
-                            tau=0.0 if not act else tau_schedule(update - act_start, model.config.tau, 0, 200),
-                            entropy=entropy * max(0.0, 1 - frac / entropy_until))
+        losses = {}
+        total = torch.zeros(())
+        if cfg.answer_weight:
+            losses = model.loss(model(batch), batch, act=act,
+                                tau=0.0 if not act else tau_schedule(update - act_start, model.config.tau, 0, 200),
+                                entropy=cfg.entropy * max(0.0, 1 - frac / cfg.entropy_until))
+            total = total + cfg.answer_weight * losses["loss"]
+        cands = [(b, p) for b, (_, ps) in enumerate(items) for p in ps]
+        if cfg.mml_weight and cands:
+            logp = model.program_log_prob(batch, ProgramTargets.from_programs(cands, cfg.max_steps))
+            owner = torch.tensor([b for b, _ in cands])
+            per_ex = torch.full((len(items), len(cands)), -math.inf).index_put_(
+                (owner, torch.arange(len(cands))), logp, accumulate=False)
+            has = torch.isfinite(per_ex).any(1)
+            mml = -torch.logsumexp(per_ex[has], dim=1).mean()
+            losses["mml"] = mml.detach()
+            total = total + cfg.mml_weight * mml
         opt.zero_grad()
-        losses["loss"].backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         update += 1
-        if update % log_every == 0:
-            print(f"update {update} t={time.time() - start:.0f}s loss={losses['loss'].item():.3f} "
-                  f"answer={losses['answer'].item():.3f} ponder={losses['ponder'].item():.2f} "
-                  f"entropy={losses['entropy'].item():.2f} act={act}", file=sys.stderr,
-                  flush=True)
+        if update % cfg.log_every == 0:
+            print(f"update {update} t={time.time() - start:.0f}s pool={len(pool)} act={act} "
+                  + " ".join(f"{k}={float(v):.3f}" for k, v in losses.items()), file=sys.stderr, flush=True)
     metrics = evaluate(model, test)
-    metrics.update({"updates": update, "train_seconds": round(time.time() - start, 1), "seed": seed,
-                    "batch_size": batch_size, "encoder": encoder, "threads": threads})
-    if out:
-        model.save_pretrained(out)
+    metrics.update({"updates": update, "train_seconds": round(time.time() - start, 1), "examples_generated": len(pool),
+                    "config": {k: v for k, v in cfg.__dict__.items() if k != "out"}})
+    if cfg.out:
+        model.save_pretrained(cfg.out)
     return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--encoder", default="tiny", choices=["tiny", "minilm"])
-    p.add_argument("--n-test", type=int, default=1200)
-    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
-    p.add_argument("--act-warmup", type=float, default=0.25, help="share of the time with uniform position weights")
-    p.add_argument("--entropy", type=float, default=0.05, help="entropy bonus at the start (decays to 0)")
-    p.add_argument("--family", default=None, choices=FAMILIES, help="train and test on one family only")
-    p.add_argument("--out", default=None, help="save the trained model to this directory")
+    for f in TrainConfig.__dataclass_fields__.values():
+        kind = {"float": float, "int": int, "str": str}.get(str(f.type).split(" ")[0], str)
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
     a = p.parse_args(argv)
-    metrics = train(a.minutes, a.seed, a.batch_size, a.lr, a.d_model, a.encoder, a.n_test, out=a.out,
-                    threads=a.threads, act_warmup=a.act_warmup, family=a.family, entropy=a.entropy)
-    print(json.dumps(metrics))
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if v is not None})
+    if cfg.family is not None and cfg.family not in FAMILIES:
+        p.error(f"--family must be one of {FAMILIES}")
+    if "threads" not in {k for k, v in vars(a).items() if v is not None} and os.environ.get("OMP_NUM_THREADS"):
+        cfg.threads = int(os.environ["OMP_NUM_THREADS"])
+    print(json.dumps(train(cfg)))
     return 0
 
 
@@ -350,4 +393,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["make_example", "generate", "train", "evaluate", "SyntheticExample", "FAMILIES", "np"]
+__all__ = ["make_example", "generate", "train", "evaluate", "SyntheticExample", "TrainConfig", "FAMILIES"]
