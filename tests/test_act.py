@@ -128,19 +128,20 @@ def test_wrapper_stops_when_everyone_halted():
     assert out.halting.weights.shape == (3, 1)
 
 
-def test_act_demo_smoke_run(capsys):
+def test_act_demo_smoke_run(capsys, tmp_path):
     act_demo.main(["--max-updates", "30", "--eval-per-level", "8", "--max-difficulty", "4", "--slots", "6",
-                   "--log-every", "10"])
+                   "--log-every", "10", "--out", str(tmp_path)])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     steps = result["mean_steps_per_difficulty"]
     assert sorted(steps) == ["1", "2", "3", "4"] and all(1 <= s <= 12 for s in steps.values())
     assert result["updates"] == 30
+    assert (tmp_path / "act_steps.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
-def test_act_demo_learns_steps_that_grow_with_difficulty(capsys):
+def test_act_demo_learns_steps_that_grow_with_difficulty(capsys, tmp_path):
     """The real claim (about 2 CPU minutes): the learned steps grow with the target offset."""
-    act_demo.main(["--seed", "1"])
+    act_demo.main(["--seed", "1", "--out", str(tmp_path)])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["steps_grow_with_difficulty"], result
     assert max(result["bit_error_rate_per_difficulty"].values()) < 0.05
