@@ -108,6 +108,32 @@ def test_leftovers_of_a_kill_during_a_checkpoint_write_are_ignored(tiny, tmp_pat
     TableQA.from_pretrained(out / "best")
 
 
+def test_a_kill_between_the_two_renames_of_a_checkpoint_swap_loses_nothing(tiny, tmp_path):
+    """save_pretrained_atomic swaps a directory in two renames (best -> best.old, best.tmp -> best);
+    a kill between them leaves no `best` at all. The next run must put the last good one back,
+    even when it never writes a new best (here: the recorded best dev accuracy is already 1.0)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out = tmp_path / "swap"
+    assert main(_args(tiny, out, "--stop_after=10")) == 0
+    best, state = out / "best", out / "state.safetensors"
+    with safe_open(str(state), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    train_state = json.loads(meta["train_state"])
+    train_state["best_dev"] = 1.0  # no later evaluation can beat it, so `best` is never rewritten
+    save_file(tensors, str(state), metadata={**meta, "train_state": json.dumps(train_state)})
+    before = _digest(best)
+    os.replace(best, out / "best.old")  # what a kill between the two renames leaves behind
+    (out / "best.tmp").mkdir()
+    (out / "best.tmp" / "model.safetensors").write_bytes(b"maybe half written")
+    assert main(_args(tiny, out)) == 0
+    from nqa.api import TableQA
+
+    TableQA.from_pretrained(best)
+    assert _digest(best) == before and not (out / "best.old").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # full disk
 

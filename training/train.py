@@ -511,6 +511,14 @@ def _py_state_from_json(st):
     return (st[0], tuple(st[1]), st[2])
 
 
+def recover_interrupted_swap(directory: Path) -> None:
+    """A kill between save_pretrained_atomic's two renames leaves only <dir>.old (the last complete
+    checkpoint; <dir>.tmp may be half written): put it back."""
+    old = directory.with_name(directory.name + ".old")
+    if old.is_dir() and not directory.exists():
+        os.replace(old, directory)
+
+
 def save_pretrained_atomic(model, directory: Path) -> None:
     """The shippable form (config.json + model.safetensors, nqa.api's format), swapped in whole."""
     from nqa.api import TableQA
@@ -567,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out_dir)
     if master:
         out.mkdir(parents=True, exist_ok=True)
+        for name in ("best", "last"):
+            recover_interrupted_swap(out / name)
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     log = print if master else (lambda *a, **k: None)
 
