@@ -104,7 +104,8 @@ class Answer:
             top-k that would also give them are not counted).
         program: the program that produced the answer (steps with their probabilities, and the
             ACT halting weights in `program.halting`).
-        sql: a SQLite query that returns `values` on the table created by `setup_sql()`.
+        sql: a SQLite query that returns `values` on the table created by `setup_sql()` (a property,
+            rendered when first read).
         alternatives: the other top-k programs, most probable first, each with its own answer.
         selections: the row indices selected after each selection step (for showing the program's
             work; the same rows the SQL's CTEs hold).
@@ -118,11 +119,18 @@ class Answer:
     cells: list[tuple[int, int]]
     confidence: float
     program: Program
-    sql: str
     alternatives: list[Alternative] = field(default_factory=list)
     selections: list[list[int]] = field(default_factory=list)
     table: Table | None = field(default=None, repr=False, compare=False)
     parsed: Question | None = field(default=None, repr=False, compare=False)  # tokens and constants
+    _sql: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def sql(self) -> str:
+        """The program as a SQLite query; rendered on first use (sqlglot takes a few ms), then kept."""
+        if self._sql is None:
+            self._sql = self.to_sql("sqlite")
+        return self._sql
 
     @property
     def n_steps(self) -> int:
@@ -397,7 +405,6 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
         cells=ex.cells,
         confidence=confidence,
         program=program,
-        sql=program.to_sql(table, "sqlite", question=question),
         alternatives=alternatives,
         selections=[np.flatnonzero(s).tolist() for s in ex.selections],
         table=table,
