@@ -141,13 +141,31 @@ def _act_weights(halts: list[float]) -> list[float]:
     return w + [max(0.0, 1.0 - cum)]
 
 
+_SEL_COL = torch.tensor([op in OPS_WITH_COLUMN for op in SELECT_OPS])
+_SEL_CONST = torch.tensor([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
+_TERM_COL = torch.tensor([op in OPS_WITH_COLUMN for op in TERMINAL_OPS])
+
+
+def _factor(lp: torch.Tensor, needed: torch.Tensor, n: int) -> torch.Tensor:
+    """(nb, N) log-probs of an argument -> (nb, ops, n): the argument's log-prob for ops that take
+    it; for ops that do not, 0 at index 0 and -inf elsewhere (the argument is absent, counted once)."""
+    nb = lp.shape[0]
+    absent = torch.full((nb, n), float("-inf"))
+    absent[:, 0] = 0.0
+    if lp.shape[1] < n:  # no real argument at all (e.g. no constants): only the absent form exists
+        return absent[:, None, :].expand(nb, len(needed), n)
+    return torch.where(needed[None, :, None], lp[:, None, :n], absent[:, None, :])
+
+
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int) -> list[Program]:
-    """Beam search over programs of one example (ctx has batch size 1)."""
+    """Beam search over programs of one example (ctx has batch size 1), scored with torch ops over
+    every (op, column, constant) at once."""
     T = model.config.max_steps
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
     h, prev_op, prev_col = model.initial_state(ctx)
-    beams: list[tuple[float, list[_Choice], list[float]]] = [(0.0, [], [])]
+    scores = torch.zeros(1)
+    beams: list[tuple[list[_Choice], list[float]]] = [([], [])]
     finished: list[tuple[float, list[_Choice], list[float]]] = []
     for t in range(T + 1):
         nb = len(beams)
@@ -155,50 +173,48 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         h, z = model.step(cb, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
         log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
-        log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
-        top_tcol = tcol_lp[:, :n_cols].topk(min(m, n_cols), dim=-1)
-        for i, (score, choices, halts) in enumerate(beams):
-            base = score + float(log_halt[i])
-            for o, op in enumerate(TERMINAL_OPS):
-                cols = zip(top_tcol.values[i].tolist(), top_tcol.indices[i].tolist()) if op in OPS_WITH_COLUMN \
-                    else [(0.0, None)]
-                for clp, c in cols:
-                    finished.append((base + float(term_lp[i, o]) + clp,
-                                     choices + [_Choice(op, c, None, term_lp[i], tcol_lp[i], None)],
-                                     halts + [float(halt[i]) if t < T else 1.0]))
+        term = (scores + log_halt)[:, None, None] + term_lp[:, :, None] + _factor(tcol_lp, _TERM_COL, n_cols)
+        top = term.flatten().topk(min(k, term.numel()))
+        for sc, flat in zip(top.values.tolist(), top.indices.tolist()):
+            i, rest = divmod(flat, term.shape[1] * term.shape[2])
+            o, c = divmod(rest, term.shape[2])
+            op = TERMINAL_OPS[o]
+            finished.append((sc, beams[i][0] + [_Choice(op, c if op in OPS_WITH_COLUMN else None, None, term_lp[i],
+                                                        tcol_lp[i], None)],
+                             beams[i][1] + [float(halt[i]) if t < T else 1.0]))
         if t == T:
             break
         op_lp, col_lp, const_lp = model.select_logp(cb, z)
-        top_col = col_lp[:, :n_cols].topk(min(m, n_cols), dim=-1)
-        top_const = const_lp[:, :max(n_const, 1)].topk(min(m, max(n_const, 1)), dim=-1)
-        cands = []
-        for i, (score, choices, halts) in enumerate(beams):
-            base = score + float(log_go[i])
-            for o, op in enumerate(SELECT_OPS):
-                if not bool(cb.op_mask[i, o]):
-                    continue
-                cols = zip(top_col.values[i].tolist(), top_col.indices[i].tolist()) if op in OPS_WITH_COLUMN \
-                    else [(0.0, None)]
-                for clp, c in cols:
-                    kons = zip(top_const.values[i].tolist(), top_const.indices[i].tolist()) \
-                        if op in OPS_WITH_CONSTANT else [(0.0, None)]
-                    for klp, kk in kons:
-                        cands.append((base + float(op_lp[i, o]) + clp + klp, i, _Choice(
-                            op, c, kk, op_lp[i], col_lp[i], const_lp[i] if n_const else None)))
-        cands.sort(key=lambda x: -x[0])
-        cands = cands[:beam_size]
-        if not cands:
+        log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
+        op_lp = op_lp.masked_fill(~cb.op_mask, float("-inf"))
+        nk = max(n_const, 1)
+        sel = ((scores + log_go)[:, None, None, None] + op_lp[:, :, None, None]
+               + _factor(col_lp, _SEL_COL, n_cols)[..., None]
+               + _factor(const_lp if n_const else const_lp[:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
+        top = sel.flatten().topk(min(beam_size, sel.numel()))
+        keep = [(sc, flat) for sc, flat in zip(top.values.tolist(), top.indices.tolist()) if sc > float("-inf")]
+        if not keep:
             break
-        # prune: a partial program can only lose probability, so stop when k finished beat every beam
         finished.sort(key=lambda x: -x[0])
-        if len(finished) >= k and finished[k - 1][0] >= cands[0][0]:
+        # a partial program can only lose probability: stop when k finished programs beat every beam
+        if len(finished) >= k and finished[k - 1][0] >= keep[0][0]:
             break
-        idx = torch.tensor([i for _, i, _ in cands])
-        beams = [(sc, beams[i][1] + [ch], beams[i][2] + [float(halt[i])]) for sc, i, ch in cands]
-        h, prev_op, prev_col = h[idx], prev_op[idx], prev_col[idx]
-        cb = ctx.index(torch.zeros(len(cands), dtype=torch.long))
-        op_i = torch.tensor([SELECT_OPS.index(ch.op) for _, _, ch in cands])
-        col_i = torch.tensor([ch.column or 0 for _, _, ch in cands])
-        prev_op, prev_col = _history(model, cb, op_i, col_i)
+        O, C, K = sel.shape[1:]
+        new_beams, idx, op_i, col_i = [], [], [], []
+        for sc, flat in keep:
+            i, rest = divmod(flat, O * C * K)
+            o, rest = divmod(rest, C * K)
+            c, kk = divmod(rest, K)
+            op = SELECT_OPS[o]
+            ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
+                         op_lp[i], col_lp[i], const_lp[i] if n_const else None)
+            new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
+            idx.append(i), op_i.append(o), col_i.append(c)
+        beams = new_beams
+        scores = torch.tensor([sc for sc, _ in keep])
+        idx_t = torch.tensor(idx)
+        h = h[idx_t]
+        cb = ctx.index(torch.zeros(len(keep), dtype=torch.long))
+        prev_op, prev_col = _history(model, cb, torch.tensor(op_i), torch.tensor(col_i))
     finished.sort(key=lambda x: -x[0])
     return [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]

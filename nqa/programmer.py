@@ -416,6 +416,12 @@ class NeuralProgrammer(nn.Module):
 
         return decode_programs(self, [table], [question], k=k)[0]
 
+    def decode_batch(self, tables, questions, k: int = 1) -> list[list[Program]]:
+        """decode for several questions at once (one encoder call, one batched greedy pass)."""
+        from nqa.decode import decode_programs
+
+        return decode_programs(self, tables, questions, k=k)
+
     # -- save / load -----------------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """The parameters a checkpoint holds: all but the frozen pretrained encoder weights."""

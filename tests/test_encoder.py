@@ -58,3 +58,23 @@ def test_minilm_frozen_and_top_layers():
     q = tokenize_questions([["how", "many", "medals"]])
     states, _, _ = tuned.encode_questions(q)
     assert states.requires_grad  # the top layer trains
+
+
+def test_features_targets_and_row_free_decoding_features():
+    from nqa.features import answer_targets
+
+    table = table_from_rows(["Team", "Points"], [["red sox", "93"], ["mets", "70"], ["red sox", "12"]])
+    q = parse_question("how many points did the red sox score?", table)
+    f = build_features(table, q)
+    assert f.values.shape == (3, 2) and f.groups[:, 0].tolist() == [0, 1, 0]
+    assert f.col_feats[1, 0] == 1.0  # "points" is named in the question
+    red = next(k for k, c in enumerate(q.constants) if c.norm == "red sox")
+    assert f.const_col[red].tolist() == [1.0, 0.0] and f.match[red, :, 0].tolist() == [True, False, True]
+    number, items = answer_targets(table, ["93"])
+    assert number == 93 and items[:, 1].tolist() == [0, -1, -1]
+    number, items = answer_targets(table, ["mets", "red sox"])
+    assert number != number and items[:, 0].tolist() == [1, 0, 1]
+    assert answer_targets(table, ["yankees"])[1] is None  # not in the table: print cannot give it
+    light = build_features(table, q, with_rows=False)
+    assert light.n_rows == 0 and light.values.shape == (0, 2)
+    assert (light.col_feats == f.col_feats).all() and (light.const_feats == f.const_feats).all()

@@ -22,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from nqa.executor import execute
 from nqa.program import Program, Step
 from nqa.question import Question, parse_question
@@ -85,8 +87,10 @@ def _const(question: Question, value) -> int | None:
     return None
 
 
-def _filter(rng, table, words, nums, data_word, data_num):
-    """A random filter: (phrase, op, column, value)."""
+def _filter(rng, table, words, nums, data_word, data_num, avoid: str | None = None):
+    """A random filter: (phrase, op, column, value), not on column `avoid` (the printed one: a filter
+    on it makes the question answerable by the filter alone, so its meaning cannot be learned)."""
+    words = [w for w in words if w != avoid]
     if words and (not nums or rng.random() < 0.5):
         w = rng.choice(words)
         v = rng.choice(data_word[w])
@@ -135,7 +139,9 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         pre = []
         cond = ""
         for _ in range({"superlative": 0, "filter_superlative": 1, "filter_filter_superlative": 2}[family]):
-            f = _filter(rng, table, words, nums, data_word, data_num)
+            f = _filter(rng, table, words, nums, data_word, data_num, avoid=W)
+            if any(f[2] == c for _, c, _ in pre):
+                return None
             pre.append((f[1], f[2], f[3]))
             cond = f"{cond} and {f[0]}" if cond else f[0]
         where = f" among rows with {cond}" if cond else ""
@@ -147,7 +153,7 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         last = rng.random() < 0.5
         which = "last" if last else "first"
         if rng.random() < 0.5:
-            f = _filter(rng, table, words, nums, data_word, data_num)
+            f = _filter(rng, table, words, nums, data_word, data_num, avoid=W)
             text = f"what is the {which} {W} with {f[0]}?"
             plan = [(f[1], f[2], f[3])]
         else:
@@ -210,8 +216,8 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         steps.append(_step(op, table, col, k))
     program = Program(steps)
     ex = execute(program, table, question)
-    if not ex.values or len(set(ex.values)) < len(ex.values) or len(ex.values) > 3:
-        return None  # empty or duplicate answers: ill-posed for a lookup
+    if not ex.values or len(set(ex.values)) < len(ex.values) or len(ex.values) > 3 or not ex.selection.any():
+        return None  # empty selection, empty or duplicate answers: ill-posed
     return SyntheticExample(table, question, program, ex.values, family)
 
 
@@ -233,7 +239,10 @@ def _features(examples: list[SyntheticExample]):
 
 
 def same_answer(pred: list[str], gold: list[str]) -> bool:
-    return sorted(pred) == sorted(gold)
+    """The official WTQ rules (training/data.py), as for WTQ and for the program search."""
+    from training.data import answer_checker
+
+    return bool(pred) and answer_checker(gold)(pred)
 
 
 def evaluate(model, examples: list[SyntheticExample]) -> dict:
@@ -275,7 +284,7 @@ class TrainConfig:
     family: str | None = None  # train and test on one family only
     answer_weight: float = 1.0  # the soft-execution answer loss (weak supervision)
     mml_weight: float = 1.0  # marginal likelihood of the programs an offline search finds consistent with the answer
-    search_candidates: int = 16
+    search_candidates: int = 24
     act_warmup: float = 0.25  # share of the time budget with uniform position weights (no ACT)
     entropy: float = 0.05  # entropy bonus at the start, decaying linearly ...
     entropy_until: float = 0.5  # ... to 0 at this share of the time budget
@@ -285,13 +294,50 @@ class TrainConfig:
     out: str | None = None  # save the trained model here
 
 
-def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> list[Program]:
-    """Programs (up to max_steps selection steps) whose exact answer equals e's answer: the
-    weak-supervision search of training/search.py, as the WTQ trainer uses it."""
-    from training.search import ExampleSearch, SearchConfig
+def _constant_aware_search():
+    """training/search.py's ExampleSearch, with one change: a selection state is keyed by its rows AND
+    the question constants used to reach it. The plain search keeps only the shortest programs per
+    distinct selection, so on a small table "filter(a) -> filter(b) -> count" disappears whenever one
+    accidental filter selects the same rows, and the model can only learn the accident."""
+    from training.search import ExampleSearch
 
-    found = ExampleSearch(e.table, e.question, e.answer, SearchConfig(max_steps=max_steps, max_candidates=limit)).run()
-    return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found]
+    class ConstantAwareSearch(ExampleSearch):
+        def states(self):
+            full = np.ones(self.n, dtype=bool)
+            seen = {(full.tobytes(), ()): (full, [()])}
+            frontier = list(seen)
+            for depth in range(1, self.cfg.max_steps + 1):
+                new = []
+                for key in frontier:
+                    s, progs = seen[key]
+                    for step, r in self._expand(s):
+                        if not r.any():
+                            continue
+                        consts = tuple(sorted(set(key[1]) | ({step[2]} if step[2] is not None else set())))
+                        rk = (r.tobytes(), consts)
+                        if rk in seen or len(seen) >= self.cfg.max_states:
+                            continue
+                        seen[rk] = (r, [p + (step,) for p in progs][: self.cfg.keep_per_state])
+                        new.append(rk)
+                frontier = new
+            return seen
+
+    return ConstantAwareSearch
+
+
+def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> list[Program]:
+    """Programs (up to max_steps selection steps) whose exact answer equals e's answer, found from the
+    answer alone (weak supervision), preferring programs that use more of the question's constants."""
+    from training.search import SearchConfig
+
+    search = _constant_aware_search()(e.table, e.question, e.answer,
+                                      SearchConfig(max_steps=max_steps, max_candidates=4 * limit,
+                                                   keep_per_state=4))
+    found = search.run()
+    # prefer programs that use more of the question's constants, then shorter ones: the search's own
+    # order is shortest first, and for a small count many one-filter programs are right by accident
+    found.sort(key=lambda prog: (-len({k for _, _, k in prog if k is not None}), len(prog)))
+    return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found[:limit]]
 
 
 def train(cfg: TrainConfig) -> dict:
