@@ -81,7 +81,7 @@ with st.sidebar:
     sample_list = samples()
     source = st.radio("Table source", ["Sample table", "Upload a CSV"], key="source", horizontal=True,
                       label_visibility="collapsed")
-    table, table_id, sample = None, None, None
+    table, table_id, sample, upload_error = None, None, None, None
     if source == "Sample table" and sample_list:
         titles = [s.title for s in sample_list]
         title = st.selectbox("Sample table", titles, key="sample")
@@ -103,7 +103,7 @@ with st.sidebar:
                     table = read_upload(upload.getvalue(), upload.name)
                     st.session_state.upload_cache = (table_id, table)
                 except TableError as e:
-                    st.error(f"This file cannot be used as a table. {e}")
+                    upload_error = str(e)
                     table = None
 
     st.header("2 · SQL dialect")
@@ -156,6 +156,11 @@ st.markdown(
     "it came from**, **each step of the program**, and **SQL** that gives the same answer in a database."
 )
 
+if upload_error is not None:
+    st.error(f"This file cannot be used as a table: {upload_error}", icon=":material/error:")
+    st.info("Upload a CSV file (comma, tab, semicolon or pipe separated) whose first row holds the column "
+            "names, or pick a sample table.", icon=":material/arrow_back:")
+    st.stop()
 if table is None:
     st.info("Choose a sample table or upload a CSV file in the sidebar to begin.", icon=":material/arrow_back:")
     st.stop()
