@@ -215,7 +215,7 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
         progs = []
         if with_programs and ex.id in searched:
             progs = [to_program(p, table, q) for p in
-                     revalidate(searched[ex.id], table, q, ex.answers)[: cfg.mml_candidates]]
+                     revalidate(searched[ex.id], table, q, ex.answers, limit=cfg.mml_candidates)]
         items.append(Item(ex.id, ex.answers, table, q, progs))
     return items
 
@@ -448,7 +448,8 @@ def save_state(path: Path, model, optimizer, train_state: dict) -> None:
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    for k, v in model.state_dict().items():
+    weights = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    for k, v in weights.items():  # the frozen base encoder comes from its package, not the state file
         tensors[f"model/{k}"] = v.detach().cpu().contiguous()
     opt = optimizer.state_dict()
     opt_meta = {"param_groups": opt["param_groups"], "state": {}}
@@ -480,7 +481,13 @@ def load_state(path: Path, model, optimizer) -> dict:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+    expected = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    if set(weights) != set(expected):
+        raise ValueError(f"{path}: the saved model does not fit the configured one "
+                         f"(missing {sorted(set(expected) - set(weights))[:5]}, "
+                         f"unexpected {sorted(set(weights) - set(expected))[:5]})")
+    model.load_state_dict(weights, strict=False)
     opt_meta = json.loads(meta["optimizer"])
     state = {}
     for pid, st in opt_meta["state"].items():
