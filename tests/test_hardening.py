@@ -253,8 +253,8 @@ def test_hostile_cells_are_data(tiny_qa):
             answer = tiny_qa.ask(frame, q)
         assert_consistent(answer, frame)
         assert answer.run_sql("duckdb") == answer.values
-        assert set(answer.values) <= {str(v) for v in evil} | {str(i) for i in range(len(evil) + 1)} | \
-            {str(float(i)) for i in range(len(evil))}
+        if answer.program.terminal.op == "print":  # printed cells come back verbatim, as data
+            assert set(answer.values) <= set(evil) | {str(i) for i in range(len(evil))}
 
 
 # ---------------------------------------------------------------------------------------------
