@@ -315,7 +315,13 @@ def _constant_aware_search():
                             continue
                         consts = tuple(sorted(set(key[1]) | ({step[2]} if step[2] is not None else set())))
                         rk = (r.tobytes(), consts)
-                        if rk in seen or len(seen) >= self.cfg.max_states:
+                        if rk in seen:  # same-length programs join (ties), longer ones never do
+                            entry = seen[rk][1]
+                            for p in progs:
+                                if len(entry[0]) == depth and len(entry) < self.cfg.keep_per_state:
+                                    entry.append(p + (step,))
+                            continue
+                        if len(seen) >= self.cfg.max_states:
                             continue
                         seen[rk] = (r, [p + (step,) for p in progs][: self.cfg.keep_per_state])
                         new.append(rk)
@@ -331,8 +337,8 @@ def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> lis
     from training.search import SearchConfig
 
     search = _constant_aware_search()(e.table, e.question, e.answer,
-                                      SearchConfig(max_steps=max_steps, max_candidates=4 * limit,
-                                                   keep_per_state=4))
+                                      SearchConfig(max_steps=max_steps, max_candidates=100_000,
+                                                   keep_per_state=8))
     found = search.run()
     # prefer programs that use more of the question's constants, then shorter ones: the search's own
     # order is shortest first, and for a small count many one-filter programs are right by accident
