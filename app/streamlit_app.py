@@ -67,7 +67,7 @@ def prob_chart(frame, height: int | None = None):
             color=alt.condition("datum.chosen", alt.value("#1e88e5"), alt.value("#bbdefb")),
             tooltip=["choice", alt.Tooltip("probability:Q", format=".1%")],
         )
-        .properties(height=height or max(48, 24 * len(frame) + 8))
+        .properties(height=height or 22 * len(frame) + 40)  # the height includes the x axis
     )
 
 
