@@ -60,9 +60,12 @@ def format_answer(answer, sql: str, dialect: str) -> str:
         lines.append(f"Halting:     {weights}   (ACT weight of answering after 0, 1, 2… selection steps)")
     if answer.cells:
         names = answer.table.column_names
-        shown = ", ".join(f"row {r + 1}" + (f" {names[c]!r}" if c >= 0 else "") for r, c in answer.cells[:8])
         more = f" (+{len(answer.cells) - 8} more)" if len(answer.cells) > 8 else ""
-        lines.append(f"Cells:       {shown}{more}")
+        if all(c < 0 for _, c in answer.cells):  # count: whole rows
+            lines.append("Rows:        " + ", ".join(str(r + 1) for r, _ in answer.cells[:8]) + more)
+        else:
+            shown = ", ".join(f"row {r + 1} {names[c]!r}" for r, c in answer.cells[:8])
+            lines.append(f"Cells:       {shown}{more}")
     lines.append(f"SQL ({dialect}):")
     lines.append(textwrap.indent(sql, "  "))
     return "\n".join(lines)
