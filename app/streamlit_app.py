@@ -10,7 +10,7 @@ import os
 import streamlit as st
 
 from nqa import TableError
-from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question
+from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question, single_threaded
 from nqa.explain import (
     MAX_ROWS, MAX_UPLOAD_MB, answer_headline, describe_step, halting_frame, highlighted, read_upload, samples,
     step_charts, step_label, table_frame,
@@ -30,6 +30,7 @@ st.markdown("<style>[data-testid='stMainBlockContainer'], .block-container {padd
 @st.cache_resource(show_spinner="Loading the model…")
 def get_model(path: str | None) -> TableQA:
     """The model, loaded once per server and shared by every session (it holds no user state)."""
+    single_threaded()  # one small question runs fastest on one thread (see nqa.api.single_threaded)
     return TableQA.from_pretrained(path)
 
 

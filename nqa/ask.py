@@ -23,8 +23,9 @@ def cli_ask(args) -> int:
         dialect = _check_dialect(args.dialect)
     except (TableError, ValueError) as e:
         return _fail(e)
-    from nqa.api import CheckpointError, TableQA
+    from nqa.api import CheckpointError, TableQA, single_threaded
 
+    single_threaded()
     try:
         qa = TableQA.from_pretrained(args.model)
     except (CheckpointError, ValueError) as e:
