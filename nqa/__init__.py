@@ -1,12 +1,12 @@
 """nqa: table question answering with a Neural Programmer."""
 from nqa.table import Table, TableError, load_table
 
-__all__ = ["Table", "TableError", "load_table", "TableQA", "Answer"]
+__all__ = ["Table", "TableError", "load_table", "TableQA", "Answer", "QuestionError", "CheckpointError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name):  # the model stack (torch, transformers) loads only when asked for
-    if name in ("TableQA", "Answer"):
+    if name in ("TableQA", "Answer", "QuestionError", "CheckpointError"):
         from nqa import api
 
         return getattr(api, name)
