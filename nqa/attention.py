@@ -134,19 +134,22 @@ def similarity(memory: Tensor, key: Tensor, kind: str = "cosine", eps: float = 1
     return (dot / (m_norm * k_norm)).to(memory.dtype)
 
 
+_similarity = similarity  # content_address/address take a `similarity` argument that shadows the name
+
+
 def content_address(
     memory: Tensor,
     key: Tensor,
     beta: Tensor | float = 1.0,
     mask: Tensor | None = None,
-    similarity_kind: str = "cosine",
+    similarity: str = "cosine",
 ) -> Tensor:
     """Content weights softmax(beta · sim(key, memory_i)) over the unmasked slots.
 
     memory (B, N, W), key (B, W), beta (B, 1) | (B,) | float (>= 0, the key strength), mask (B, N) | None
     -> (B, N), each unmasked row summing to 1.
     """
-    sim = similarity(memory, key, similarity_kind)
+    sim = _similarity(memory, key, similarity)
     return masked_softmax(_column(beta, sim) * sim, mask, dim=-1).to(memory.dtype)
 
 
@@ -224,13 +227,13 @@ def address(
     gamma: Tensor,
     mask: Tensor | None = None,
     circular: bool = True,
-    similarity_kind: str = "cosine",
+    similarity: str = "cosine",
 ) -> Tensor:
     """The full NTM addressing chain: content -> interpolate -> shift -> sharpen.
 
     memory (B, N, W), w_prev (B, N), key (B, W), beta/g/gamma (B, 1), s (B, 2K+1) -> w (B, N).
     """
-    wc = content_address(memory, key, beta, mask, similarity_kind)
+    wc = content_address(memory, key, beta, mask, similarity)
     wg = interpolate(wc, w_prev, g)
     ws = shift(wg, s, circular=circular, mask=mask)
     return sharpen(ws, gamma, mask)

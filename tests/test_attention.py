@@ -50,7 +50,7 @@ def test_cosine_similarity_by_hand_and_zero_vectors():
 def test_content_address_by_hand():
     memory = t([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     key = t([1.0, 0.0])
-    w = A.content_address(memory, key, beta=t([2.0]), similarity_kind="cosine")
+    w = A.content_address(memory, key, beta=t([2.0]), similarity="cosine")
     e = torch.exp(t(2.0, 0.0, -2.0))  # beta * cos = 2, 0, -2
     assert torch.allclose(w[0], e / e.sum(), atol=1e-6)
     masked = A.content_address(memory, key, t([2.0]), mask=torch.tensor([[False, True, True]]))
