@@ -33,12 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,8 +44,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from training.bench_stats import PeakRSS, percentile, rss_bytes, summary_ms  # noqa: F401 (re-exported)
+from training.bench_tapas import bench_tapas
+
 REPO = Path(__file__).resolve().parent.parent
-TAPAS_MAX_TOKENS = 512
 
 BUDGETS = {  # DESIGN.md
     "wtq_median_ms": 20.0,
@@ -85,63 +85,6 @@ class BenchConfig:
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def percentile(xs: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation, as numpy's default."""
-    s = sorted(xs)
-    if not s:
-        return float("nan")
-    pos = (len(s) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
-def summary_ms(seconds: list[float]) -> dict:
-    ms = [s * 1000 for s in seconds]
-    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2) if ms else None,
-            "p90_ms": round(percentile(ms, 90), 2) if ms else None,
-            "mean_ms": round(statistics.fmean(ms), 2) if ms else None}
-
-
-def rss_bytes() -> int:
-    """Resident set size now (Linux /proc), else the lifetime peak from getrusage."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        scale = 1 if sys.platform == "darwin" else 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-class PeakRSS:
-    """Samples RSS every `interval` s in a thread; `peak_delta` = peak during the block - RSS before."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.before = self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> "PeakRSS":
-        self.before = self.peak = rss_bytes()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def peak_delta(self) -> int:
-        return self.peak - self.before
 
 
 def _set_threads(n: int) -> None:
@@ -226,9 +169,12 @@ def load_wtq_sample(cfg: BenchConfig) -> WTQSample:
                      [e.context for e in chosen], load_s)
 
 
-def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
+def bench_nqa_wtq(load_qa, sample: WTQSample, batch_size: int) -> dict:
+    """`ask` one question at a time, then `ask_batch`, each on a freshly loaded model so that
+    neither finds the other's caches (the encoder caches header vectors) warm."""
     from tqdm import tqdm
 
+    qa = load_qa()
     for t, q in list(zip(sample.tables, sample.questions))[:3]:  # warm-up: lazy imports, allocator
         qa.ask(t, q)
     lat, cpu = [], []
@@ -237,6 +183,8 @@ def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
         qa.ask(t, q)
         lat.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+    qa = load_qa()
+    qa.ask_batch(sample.tables[:3], sample.questions[:3])  # the same warm-up
     c0, t0 = time.process_time(), time.perf_counter()
     n = len(sample.questions)
     for s in tqdm(range(0, n, batch_size), desc="nqa ask_batch (WTQ)", file=sys.stderr):
@@ -255,103 +203,6 @@ def bench_nqa_wtq(qa, sample: WTQSample, batch_size: int) -> dict:
         "batch_size": batch_size,
         "table_read": summary_ms(sample.table_load_s),
         "table_rows": {"median": statistics.median(rows), "max": max(rows)},
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# TAPAS-base with random weights on the same questions
-
-
-def minilm_vocab() -> Path:
-    from nqa.encoder import pretrained_dir
-
-    return Path(pretrained_dir()) / "vocab.txt"
-
-
-def tapas_config(size: str, vocab_size: int):
-    """TAPAS config; vocab_size is the tokenizer's: it adds TAPAS' [EMPTY] token (id 30522), which
-    MiniLM's vocab lacks, so the embedding needs one more row than TapasConfig()'s 30522."""
-    from transformers import TapasConfig
-
-    if size == "base":
-        return TapasConfig(vocab_size=vocab_size)  # BERT-base: 12 layers, 768 hidden, 110M parameters
-    if size == "tiny":  # for the smoke test only: never reported as TAPAS-base
-        return TapasConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64)
-    raise ValueError(f"tapas size {size!r}: use base or tiny")
-
-
-def tapas_frame(table):
-    """The table as TAPAS takes it: a DataFrame of strings (the raw cell texts nqa read)."""
-    import pandas as pd
-
-    return pd.DataFrame({c.name: list(c.raw) for c in table.columns}).astype(str)
-
-
-def bench_tapas(sample: WTQSample, n: int, size: str) -> dict:
-    import torch
-    from tqdm import tqdm
-    from transformers import TapasForQuestionAnswering, TapasTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # the tokenizer warns on every truncated table; we count them
-    t0 = time.perf_counter()
-    tokenizer = TapasTokenizer(vocab_file=str(minilm_vocab()))
-    torch.manual_seed(0)
-    model = TapasForQuestionAnswering(tapas_config(size, len(tokenizer))).eval()
-    init_s = time.perf_counter() - t0
-    # The tokenizer ranks numeric columns over ALL rows before dropping any, so a column with more than
-    # 255 distinct numbers yields rank ids past TAPAS' 256-entry embedding (an IndexError); clamp them.
-    limits = torch.tensor(model.config.type_vocab_sizes) - 1
-    clamped = lossy = 0
-    frames: dict[int, object] = {}
-    lat, cpu, tok_lat, fwd_lat, truncated, rows_total, rows_kept, tables_seen = [], [], [], [], 0, 0, 0, set()
-    pairs = list(zip(sample.tables, sample.questions))[:n]
-    with torch.inference_mode():
-        for t, q in pairs[:2]:  # warm-up
-            enc = tokenizer(table=tapas_frame(t), queries=[q], truncation=True, return_tensors="pt")
-            model(**{**enc, "token_type_ids": torch.minimum(enc["token_type_ids"], limits)})
-        for t, q in tqdm(pairs, desc=f"TAPAS-{size} (WTQ)", file=sys.stderr):
-            frame = frames.setdefault(id(t), tapas_frame(t))
-            c0, t0 = time.process_time(), time.perf_counter()
-            enc = tokenizer(table=frame, queries=[q], truncation=True, max_length=TAPAS_MAX_TOKENS,
-                            return_tensors="pt")
-            tt = enc["token_type_ids"]
-            enc["token_type_ids"] = torch.minimum(tt, limits)  # see `limits` above
-            t1 = time.perf_counter()
-            model(**enc)
-            t2 = time.perf_counter()
-            lat.append(t2 - t0)
-            cpu.append(time.process_time() - c0)
-            tok_lat.append(t1 - t0)
-            fwd_lat.append(t2 - t1)
-            clamped += bool((tt > limits).any())
-            if id(t) not in tables_seen:  # truncation is per table (the question is short)
-                tables_seen.add(id(t))
-                kept = int(tt[0, :, 2].max())  # row ids run 1..rows kept
-                rows_total += t.n_rows
-                rows_kept += min(kept, t.n_rows)
-                truncated += kept < t.n_rows
-                full = tokenizer(table=frame, queries=q, truncation=False)["input_ids"]  # one flat list
-                lossy += len(full) > TAPAS_MAX_TOKENS  # rows dropped or cells cut to their first tokens
-    n_tables = len(tables_seen)
-    return {
-        "size": size,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "init_s": round(init_s, 2),
-        "latency": summary_ms(lat),
-        "cpu_time": summary_ms(cpu),
-        "latency_s": lat,
-        "cpu_s": cpu,
-        "tokenize": summary_ms(tok_lat),
-        "forward": summary_ms(fwd_lat),
-        "tables": n_tables,
-        "tables_truncated": truncated,
-        "share_tables_truncated": round(truncated / max(1, n_tables), 4),
-        "share_rows_dropped": round(1 - rows_kept / max(1, rows_total), 4),
-        "tables_over_512_tokens": lossy,
-        "share_tables_over_512_tokens": round(lossy / max(1, n_tables), 4),
-        "questions_with_clamped_rank_ids": clamped,
     }
 
 
@@ -536,9 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         if "wtq" not in cfg.skip:
             from nqa.api import TableQA
 
-            qa = TableQA.from_pretrained(model_dir)
             sample = load_wtq_sample(cfg)
-            wtq = bench_nqa_wtq(qa, sample, cfg.batch_size)
+            wtq = bench_nqa_wtq(lambda: TableQA.from_pretrained(model_dir), sample, cfg.batch_size)
             result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
             _log(f"nqa WTQ: {wtq['latency']}")
             if "tapas" not in cfg.skip:
@@ -554,7 +404,6 @@ def main(argv: list[str] | None = None) -> int:
                 result["speedup_p90"] = round(tapas["latency"]["p90_ms"] / same["p90_ms"], 1)
                 _log(f"TAPAS-{cfg.tapas_size}: {tapas['latency']}, truncated tables "
                      f"{tapas['share_tables_truncated']:.1%}; nqa is {result['speedup_median']}x faster (median)")
-            del qa
         if "scale" not in cfg.skip:
             result["scale"] = bench_scale(model_dir, cfg.scales, cfg.threads)
             for r in result["scale"]["runs"]:
