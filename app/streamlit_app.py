@@ -12,8 +12,8 @@ import streamlit as st
 from nqa import TableError
 from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question, single_threaded
 from nqa.explain import (
-    MAX_ROWS, MAX_UPLOAD_MB, answer_headline, describe_step, halting_frame, highlighted, read_upload, samples,
-    step_charts, step_label, table_frame,
+    ANSWER_COLOR, EVIDENCE_COLOR, MAX_ROWS, MAX_UPLOAD_MB, ROW_COLOR, answer_headline, describe_step,
+    evidence_cells, halting_frame, highlighted, read_upload, samples, step_charts, step_label, table_frame,
 )
 from nqa import load_table
 
@@ -52,6 +52,14 @@ def ask_now() -> None:
 def use_example(question: str) -> None:
     st.session_state.question = question
     st.session_state.pending = True
+
+
+def legend() -> str:
+    """The highlight colours of the answer table, as small swatches (the exact CSS the table uses)."""
+    items = [(ANSWER_COLOR, "answer"), (EVIDENCE_COLOR, "values the program compared"),
+             (ROW_COLOR, "rows it kept")]
+    return " &nbsp; ".join(f"<span style='{css}; padding: 2px 8px; border-radius: 4px'>{text}</span>"
+                           for css, text in items)
 
 
 def prob_chart(frame, height: int | None = None):
@@ -217,8 +225,9 @@ tab_table, tab_program, tab_sql, tab_alt = st.tabs(["Answer in the table", "Prog
 
 final_rows = answer.selections[-1] if answer.selections else []
 with tab_table:
-    st.markdown(":orange-background[answer cells] &nbsp; :blue-background[rows the program selected]")
-    st.dataframe(highlighted(table, answer.cells, final_rows), key="answer_table", width="stretch")
+    st.markdown(legend(), unsafe_allow_html=True)
+    st.dataframe(highlighted(table, answer.cells, final_rows, evidence_cells(answer)), key="answer_table",
+                 width="stretch")
 
 with tab_program:
     program = answer.program

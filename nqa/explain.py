@@ -22,6 +22,7 @@ MAX_STYLED_CELLS = 60_000
 
 ANSWER_COLOR = "background-color: #ffd54f; font-weight: 600"  # amber: the answer cells
 ROW_COLOR = "background-color: #e3f2fd"  # light blue: rows the program selected
+EVIDENCE_COLOR = "background-color: #90caf9; font-weight: 600"  # blue: the values a step compared
 
 
 @dataclass(frozen=True)
@@ -36,29 +37,29 @@ class Sample:
 
 SAMPLES = (
     Sample("olympics", "Olympic medal table (Tokyo 2020)", SAMPLES_DIR / "olympics.csv", (
-        "which country won the most gold medals?",
+        "which country won the most medals in total?",
         "how many nations won more than 10 gold medals?",
-        "what is the total number of bronze medals?",
+        "how many gold medals did japan win?",
     )),
     Sample("planets", "The planets", SAMPLES_DIR / "planets.csv", (
-        "which planet has the most moons?",
-        "how many planets have rings?",
-        "which planet is closest to the sun?",
+        "which planet has the largest diameter?",
+        "how many planets have more than 10 moons?",
+        "which planet comes after earth?",
     )),
     Sample("films", "Highest-grossing films", SAMPLES_DIR / "films.csv", (
+        "which film has the highest worldwide gross?",
         "how many films did james cameron direct?",
-        "which film was released first?",
-        "what is the worldwide gross of titanic?",
+        "how many films were released in 2015?",
     )),
     Sample("cities", "Largest cities", SAMPLES_DIR / "cities.csv", (
         "which city has the largest population?",
         "how many cities are in asia?",
-        "what is the total population of cities in europe?",
+        "what country is lagos in?",
     )),
     Sample("football", "A football season (fictional club)", SAMPLES_DIR / "football.csv", (
         "who did they play after harbour city?",
-        "how many games did they win?",
-        "what was the highest attendance?",
+        "how many home games did they play?",
+        "which opponent had the largest attendance?",
     )),
 )
 
@@ -88,8 +89,9 @@ def table_frame(table: Table):
     return df
 
 
-def cell_styles(n_rows: int, n_cols: int, cells=(), rows=()) -> list[list[str]]:
-    """CSS per cell: `rows` tinted, `cells` (row, col; col -1 = the whole row) marked as the answer.
+def cell_styles(n_rows: int, n_cols: int, cells=(), rows=(), evidence=()) -> list[list[str]]:
+    """CSS per cell: `rows` tinted, `evidence` cells (row, col) marked as what a step compared, and
+    `cells` (row, col; col -1 = the whole row) marked as the answer (which wins over the others).
 
     Example:
         >>> styles = cell_styles(2, 2, cells=[(1, 0)], rows=[1])
@@ -99,6 +101,8 @@ def cell_styles(n_rows: int, n_cols: int, cells=(), rows=()) -> list[list[str]]:
     styles = [["" for _ in range(n_cols)] for _ in range(n_rows)]
     for r in rows:
         styles[r] = [ROW_COLOR] * n_cols
+    for r, c in evidence:
+        styles[r][c] = EVIDENCE_COLOR
     for r, c in cells:
         if c < 0:
             styles[r] = [ANSWER_COLOR] * n_cols
@@ -107,8 +111,9 @@ def cell_styles(n_rows: int, n_cols: int, cells=(), rows=()) -> list[list[str]]:
     return styles
 
 
-def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int] = ()):
-    """The table with `rows` tinted and `cells` marked as the answer (see `cell_styles`).
+def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int] = (),
+                evidence: list[tuple[int, int]] = ()):
+    """The table with `rows` tinted, `evidence` and `cells` marked (see `cell_styles`).
 
     Returns a pandas Styler, or a plain DataFrame of only the marked rows when the table is too big
     to style cell by cell.
@@ -119,8 +124,20 @@ def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int]
     if df.size > MAX_STYLED_CELLS:
         marked_rows = sorted({r for r, _ in cells} | set(rows))
         return df.iloc[marked_rows] if marked_rows else df.head(50)
-    style_frame = pd.DataFrame(cell_styles(*df.shape, cells, rows), index=df.index, columns=df.columns)
+    style_frame = pd.DataFrame(cell_styles(*df.shape, cells, rows, evidence), index=df.index, columns=df.columns)
     return df.style.apply(lambda _: style_frame, axis=None)
+
+
+def evidence_cells(answer) -> list[tuple[int, int]]:
+    """The cells the selection steps looked at: each step's column, in the rows it kept.
+
+    For `argmax(Total) → print(Nation)` that is the Total cell of the winning row: why that row.
+    """
+    out: list[tuple[int, int]] = []
+    for step, rows in zip(answer.program.selection_steps, answer.selections):
+        if step.column is not None:
+            out.extend((r, step.column) for r in rows[:10_000])
+    return out
 
 
 def top_probs(probs: dict[str, float], k: int = 5, chosen: str | None = None):

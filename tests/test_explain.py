@@ -3,8 +3,8 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.explain import (
-    ANSWER_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, halting_frame, highlighted, read_upload,
-    samples, step_charts, step_label, top_probs,
+    ANSWER_COLOR, EVIDENCE_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, evidence_cells, halting_frame,
+    highlighted, read_upload, samples, step_charts, step_label, top_probs,
 )
 
 
@@ -52,6 +52,8 @@ def test_highlighting_marks_answer_cells_and_selected_rows():
     assert styles[1] == [ANSWER_COLOR, ROW_COLOR]
     assert styles[2] == [ROW_COLOR, ROW_COLOR]
     assert cell_styles(2, 2, cells=[(0, -1)])[0] == [ANSWER_COLOR, ANSWER_COLOR]  # count: whole rows
+    styles = cell_styles(2, 2, cells=[(1, 0)], rows=[1], evidence=[(1, 1), (1, 0)])
+    assert styles[1] == [ANSWER_COLOR, EVIDENCE_COLOR]  # the answer wins over the evidence
     t = read_upload(b"name,age\nAnn,30\nBo,41\nCy,25\n", "t.csv")
     html = highlighted(t, cells=[(1, 0)], rows=[1, 2]).to_html()
     assert "T_" in html and ANSWER_COLOR.split(";")[0] in html and ">Bo<" in html
@@ -95,3 +97,13 @@ def test_every_op_has_a_plain_english_description():
     assert describe_step(Step("filter_gt", 0, "Gold", 0, ten)) == "keep the rows whose Gold is greater than 10"
     assert describe_step(Step("filter_eq", 1, "Nation", 0, japan)) == 'keep the rows whose Nation matches "Japan"'
     assert describe_step(Step("sum", 0, "Gold medals")) == "add up the “Gold medals” of the selected rows"
+
+
+def test_evidence_cells_are_the_compared_values_of_the_kept_rows():
+    from types import SimpleNamespace
+
+    from nqa.program import Program, Step
+
+    program = Program([Step("filter_gt", 2, "Gold"), Step("argmax", 5, "Total"), Step("print", 1, "Nation")])
+    answer = SimpleNamespace(program=program, selections=[[0, 1, 3], [0]])
+    assert evidence_cells(answer) == [(0, 2), (1, 2), (3, 2), (0, 5)]
