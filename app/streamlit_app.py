@@ -10,7 +10,9 @@ import os
 import streamlit as st
 
 from nqa import TableError
-from nqa.api import SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question, single_threaded
+from nqa.api import (
+    MAX_QUESTION_CHARS, SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question, single_threaded,
+)
 from nqa.explain import (
     ANSWER_COLOR, EVIDENCE_COLOR, MAX_ROWS, MAX_UPLOAD_MB, ROW_COLOR, answer_headline, describe_step,
     evidence_cells, halting_frame, highlighted, read_upload, samples, step_charts, step_label, table_frame,
@@ -183,7 +185,7 @@ with st.expander(f"The table · {table.n_rows:,} rows × {table.n_cols} columns"
 st.header("3 · Ask")
 q_col, b_col = st.columns([6, 1], vertical_alignment="bottom")
 with q_col:
-    st.text_input("Question", key="question", on_change=ask_now, max_chars=1000,
+    st.text_input("Question", key="question", on_change=ask_now, max_chars=MAX_QUESTION_CHARS,
                   placeholder="e.g. " + (sample.questions[0] if sample else "which row has the largest value?"))
 with b_col:
     st.button("Ask", key="ask", type="primary", on_click=ask_now, width="stretch")
