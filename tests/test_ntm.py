@@ -100,3 +100,14 @@ def test_copy_task_smoke_run(tmp_path, capsys):
 def test_copy_task_rejects_unknown_flags():
     with pytest.raises(SystemExit):
         copy_task.parse_args(["--no-such-flag", "1"])
+
+
+@pytest.mark.slow
+def test_copy_task_seed1_learns_the_algorithm(tmp_path, capsys):
+    """Seed 1 finds write-shift-read at ~2.7k batches (deterministic: same numbers on every rerun);
+    2-3 CPU minutes on one thread."""
+    copy_task.main(["--seed", "1", "--threads", "1", "--max-batches", "3200", "--minutes", "30",
+                    "--out", str(tmp_path)])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["curriculum_reached"] == 20 and result["restarts"] == 0
+    assert result["bit_errors_per_sequence_len20"] <= 1.0
