@@ -40,14 +40,15 @@ def decode_programs(model, tables: list[Table], questions: list[Question], k: in
                     beam_size: int | None = None, per_factor: int = 3) -> list[list[Program]]:
     """Up to k programs per question, best first: the ACT greedy program, then beam alternatives."""
     feats = [build_features(t, q, with_rows=False) for t, q in zip(tables, questions)]
-    batch = collate(feats)
+    device = next(model.parameters()).device
+    batch = collate(feats).to(device)
     ctx = model.context(batch)
     greedy = _greedy(model, ctx, tables, questions)
     if k <= 1:
         return [[p] for p in greedy]
     out = []
     for b, (table, question) in enumerate(zip(tables, questions)):
-        one = ctx.index(torch.tensor([b]))
+        one = ctx.index(torch.tensor([b], device=device))
         alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor)
         seen = {str(greedy[b])}
         progs = [greedy[b]] + [p for p in alts if str(p) not in seen and not seen.add(str(p))]
@@ -150,11 +151,11 @@ def _factor(lp: torch.Tensor, needed: torch.Tensor, n: int) -> torch.Tensor:
     """(nb, N) log-probs of an argument -> (nb, ops, n): the argument's log-prob for ops that take
     it; for ops that do not, 0 at index 0 and -inf elsewhere (the argument is absent, counted once)."""
     nb = lp.shape[0]
-    absent = torch.full((nb, n), float("-inf"))
+    absent = torch.full((nb, n), float("-inf"), device=lp.device)
     absent[:, 0] = 0.0
     if lp.shape[1] < n:  # no real argument at all (e.g. no constants): only the absent form exists
         return absent[:, None, :].expand(nb, len(needed), n)
-    return torch.where(needed[None, :, None], lp[:, None, :n], absent[:, None, :])
+    return torch.where(needed.to(lp.device)[None, :, None], lp[:, None, :n], absent[:, None, :])
 
 
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int) -> list[Program]:
@@ -164,12 +165,13 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
     h, prev_op, prev_col = model.initial_state(ctx)
-    scores = torch.zeros(1)
+    device = h.device
+    scores = torch.zeros(1, device=device)
     beams: list[tuple[list[_Choice], list[float]]] = [([], [])]
     finished: list[tuple[float, list[_Choice], list[float]]] = []
     for t in range(T + 1):
         nb = len(beams)
-        cb = ctx.index(torch.zeros(nb, dtype=torch.long))
+        cb = ctx.index(torch.zeros(nb, dtype=torch.long, device=device))
         h, z = model.step(cb, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
         log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
@@ -211,10 +213,9 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
             idx.append(i), op_i.append(o), col_i.append(c)
         beams = new_beams
-        scores = torch.tensor([sc for sc, _ in keep])
-        idx_t = torch.tensor(idx)
-        h = h[idx_t]
-        cb = ctx.index(torch.zeros(len(keep), dtype=torch.long))
-        prev_op, prev_col = _history(model, cb, torch.tensor(op_i), torch.tensor(col_i))
+        scores = torch.tensor([sc for sc, _ in keep], device=device)
+        h = h[torch.tensor(idx, device=device)]
+        cb = ctx.index(torch.zeros(len(keep), dtype=torch.long, device=device))
+        prev_op, prev_col = _history(model, cb, torch.tensor(op_i, device=device), torch.tensor(col_i, device=device))
     finished.sort(key=lambda x: -x[0])
     return [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]

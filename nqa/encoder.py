@@ -105,8 +105,18 @@ class Encoder(nn.Module):
 
         self.config = config = config or EncoderConfig()
         if config.kind == "minilm":
-            self.bert = BertModel.from_pretrained(pretrained_dir(), hidden_dropout_prob=0.0,
-                                                  attention_probs_dropout_prob=0.0, add_pooling_layer=False)
+            from transformers.utils import logging as hf_logging
+
+            level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+            hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are expected
+            hf_logging.disable_progress_bar()
+            try:
+                self.bert = BertModel.from_pretrained(pretrained_dir(), hidden_dropout_prob=0.0,
+                                                      attention_probs_dropout_prob=0.0, add_pooling_layer=False)
+            finally:
+                hf_logging.set_verbosity(level)
+                if bars:
+                    hf_logging.enable_progress_bar()
             n_layers = self.bert.config.num_hidden_layers
             k = max(0, min(config.train_top_layers, n_layers))
             for p in self.bert.parameters():

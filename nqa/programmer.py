@@ -123,6 +123,9 @@ class ProgramTargets:
     term_op: torch.Tensor  # (M,) index in TERMINAL_OPS
     term_col: torch.Tensor  # (M,) column (0 for count)
 
+    def to(self, device) -> "ProgramTargets":
+        return ProgramTargets(*(getattr(self, f.name).to(device) for f in fields(self)))
+
     @classmethod
     def from_programs(cls, items: list[tuple[int, Program]], max_steps: int) -> "ProgramTargets":
         """items: (example index in the batch, Program) pairs; programs longer than max_steps raise."""
@@ -380,7 +383,9 @@ class NeuralProgrammer(nn.Module):
         probability, so a marginal-likelihood loss can lengthen programs as well as shorten them.
         For a loss over several candidates per example: logsumexp of this per example.
         """
-        ctx = self.context(batch, encoded).index(targets.example)  # (M, ...)
+        ctx = self.context(batch, encoded)
+        targets = targets.to(ctx.words.device)
+        ctx = ctx.index(targets.example)  # (M, ...)
         T, M = self.config.max_steps, targets.example.shape[0]
         h, prev_op, prev_col = self.initial_state(ctx)
         logp = torch.zeros(M, device=h.device)

@@ -218,6 +218,11 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
     ex = execute(program, table, question)
     if not ex.values or len(set(ex.values)) < len(ex.values) or len(ex.values) > 3 or not ex.selection.any():
         return None  # empty selection, empty or duplicate answers: ill-posed
+    previous = np.ones(table.n_rows, dtype=bool)
+    for sel in ex.selections:  # every step must change the selection, or a shorter program says the same
+        if (sel == previous).all():
+            return None
+        previous = sel
     return SyntheticExample(table, question, program, ex.values, family)
 
 
@@ -295,16 +300,17 @@ class TrainConfig:
 
 
 def _constant_aware_search():
-    """training/search.py's ExampleSearch, with one change: a selection state is keyed by its rows AND
-    the question constants used to reach it. The plain search keeps only the shortest programs per
-    distinct selection, so on a small table "filter(a) -> filter(b) -> count" disappears whenever one
-    accidental filter selects the same rows, and the model can only learn the accident."""
+    """training/search.py's ExampleSearch, with one change: a selection state is keyed by its rows, the
+    question constants used to reach it and its depth. The plain search keeps only the shortest
+    programs per distinct selection, so on a small table "filter(a) -> filter(b) -> argmax -> print"
+    disappears whenever two accidental filters select the same row, and the model can only learn the
+    accident."""
     from training.search import ExampleSearch
 
     class ConstantAwareSearch(ExampleSearch):
         def states(self):
             full = np.ones(self.n, dtype=bool)
-            seen = {(full.tobytes(), ()): (full, [()])}
+            seen = {(full.tobytes(), (), 0): (full, [()])}
             frontier = list(seen)
             for depth in range(1, self.cfg.max_steps + 1):
                 new = []
@@ -314,16 +320,15 @@ def _constant_aware_search():
                         if not r.any():
                             continue
                         consts = tuple(sorted(set(key[1]) | ({step[2]} if step[2] is not None else set())))
-                        rk = (r.tobytes(), consts)
+                        rk = (r.tobytes(), consts, depth)
+                        grown = [p + (step,) for p in progs if not p or p[-1] != step]  # no idle repeats
                         if rk in seen:  # same-length programs join (ties), longer ones never do
                             entry = seen[rk][1]
-                            for p in progs:
-                                if len(entry[0]) == depth and len(entry) < self.cfg.keep_per_state:
-                                    entry.append(p + (step,))
+                            entry.extend(grown[: max(0, self.cfg.keep_per_state - len(entry))])
                             continue
-                        if len(seen) >= self.cfg.max_states:
+                        if len(seen) >= self.cfg.max_states or not grown:
                             continue
-                        seen[rk] = (r, [p + (step,) for p in progs][: self.cfg.keep_per_state])
+                        seen[rk] = (r, grown[: self.cfg.keep_per_state])
                         new.append(rk)
                 frontier = new
             return seen
@@ -338,7 +343,7 @@ def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> lis
 
     search = _constant_aware_search()(e.table, e.question, e.answer,
                                       SearchConfig(max_steps=max_steps, max_candidates=100_000,
-                                                   keep_per_state=8))
+                                                   keep_per_state=16))
     found = search.run()
     # prefer programs that use more of the question's constants, then shorter ones: the search's own
     # order is shortest first, and for a small count many one-filter programs are right by accident
