@@ -134,6 +134,12 @@ def parse_config(argv: list[str]) -> TrainConfig:
     cfg = TrainConfig()
     names = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for arg in argv:
+        if arg in ("-h", "--help"):
+            print(__doc__.split("What it does")[0].rstrip() + "\n\nConfig keys (defaults):")
+            for f in dataclasses.fields(TrainConfig):
+                print(f"  --{f.name}={getattr(TrainConfig(), f.name)!r}")
+            print("  --model.KEY=VALUE  (nqa.programmer.ProgrammerConfig fields)")
+            raise SystemExit(0)
         if not arg.startswith("--"):
             path = Path(arg)
             if not path.is_file():
