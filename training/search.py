@@ -373,7 +373,7 @@ def load_cache(path: Path) -> dict[str, list]:
     return out
 
 
-def revalidate(cached: list, table: Table, question: Question, gold) -> list[ProgramT]:
+def revalidate(cached: list, table: Table, question: Question, gold, limit: int = 0) -> list[ProgramT]:
     """Cached programs mapped onto the current parse of the question (constants found again by
     content), re-executed, and kept only when they still give the gold answer: the cache stays valid
     when the table or question code changes underneath it."""
@@ -406,6 +406,8 @@ def revalidate(cached: list, table: Table, question: Question, gold) -> list[Pro
             continue
         if ex.values and check(ex.values) and p not in out:
             out.append(p)
+            if limit and len(out) >= limit:
+                break
     return out
 
 
