@@ -334,7 +334,7 @@ def run_search(examples_path: str | Path, tables_root: str | Path, cfg: SearchCo
     jobs = [(str(Path(tables_root) / ctx), exs, cfg.__dict__) for ctx, exs in groups.items()]
     jobs.sort(key=lambda j: -len(j[1]))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # unique: DDP ranks may search at the same time
     results: dict[str, list[ProgramT]] = {}
     from tqdm import tqdm
 
