@@ -39,12 +39,15 @@ How it works, top to bottom
   (their word span + features). Every selection op is executed softly (nqa/ops.py) and mixed.
 * Loss (weak supervision): at each position the expected loss of the terminal choice: Huber (clipped)
   against a numeric answer for count/sum/avg/max/min/difference, a lookup log-loss for print (at
-  least one selected cell per answer item, small penalty on other cells); a terminal that cannot
+  least one selected cell per answer item, a summed penalty on other selected cells); a terminal that cannot
   give the answer costs `loss_clip`. The model's op distribution then takes the soft minimum of the
   two losses itself. Positions are weighted by ACT; plus tau * ponder cost.
   Why the expected loss and not the loss of the expected answer: mixing a count of 3 with a sum of
   9000 gives a number no program produces; the expected loss trains the distribution that argmax
   decoding reads.
+* Decoding (nqa/decode.py) never executes softly: argmax choices fed back as history, halting at the
+  first position whose halting unit says h >= 0.5 (the argmax of the distribution program_log_prob
+  scores); beam search for top-k. docs/programmer.md records these choices and the training traps.
 """
 from __future__ import annotations
 
