@@ -422,7 +422,7 @@ def train(cfg: TrainConfig) -> dict:
         update += 1
         if update % cfg.log_every == 0:
             print(f"update {update} t={time.time() - start:.0f}s pool={len(pool)} act={act} "
-                  + " ".join(f"{k}={float(v):.3f}" for k, v in losses.items()), file=sys.stderr, flush=True)
+                  + " ".join(f"{k}={float(v.detach()):.3f}" for k, v in losses.items()), file=sys.stderr, flush=True)
     metrics = evaluate(model, test)
     metrics.update({"updates": update, "train_seconds": round(time.time() - start, 1), "examples_generated": len(pool),
                     "config": {k: v for k, v in cfg.__dict__.items() if k != "out"}})
