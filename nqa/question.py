@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nqa.table import Table, contains_tokens, normalize_text, parse_date, parse_number
+from nqa.table import Table, contains_tokens, factorize, normalize_text, parse_date, parse_number
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?|\w+|[^\w\s]", re.UNICODE)
 
@@ -192,10 +192,7 @@ class _ColumnIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> "_ColumnIndex":
-        import pandas as pd
-
-        codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
-        uniques = [str(u) for u in uniques]
+        codes, uniques = factorize(texts)
         pieces = [f" {u} " for u in uniques]
         starts, pos = [], 0
         for p in pieces:

@@ -9,6 +9,7 @@ value, in `nqa.table.make_column`.
 """
 from __future__ import annotations
 
+import sys
 import codecs
 import csv
 import io
@@ -50,10 +51,9 @@ def read_table(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYT
     A header-only file is a valid table with no rows; an empty file, a binary file, a file over
     `max_bytes` or a table wider than `max_columns` raises TableError saying so.
     """
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None
+    # A DataFrame can only exist once pandas is imported; not importing it for a plain CSV path
+    # keeps `nqa ask`'s cold start ~0.5 s shorter.
+    pd = sys.modules.get("pandas")
     if pd is not None and isinstance(source, pd.Series):
         source = source.to_frame()
     if pd is not None and isinstance(source, pd.DataFrame):
