@@ -37,7 +37,7 @@ class Sample:
 
 SAMPLES = (
     Sample("olympics", "Olympic medal table (Tokyo 2020)", SAMPLES_DIR / "olympics.csv", (
-        "which country won the most medals in total?",
+        "which nation is ranked after china?",
         "how many nations won more than 10 gold medals?",
         "how many gold medals did japan win?",
     )),
