@@ -289,11 +289,11 @@ class TrainConfig:
     family: str | None = None  # train and test on one family only
     answer_weight: float = 1.0  # the soft-execution answer loss (weak supervision)
     mml_weight: float = 1.0  # marginal likelihood of the programs an offline search finds consistent with the answer
-    search_candidates: int = 24
+    search_candidates: int = 64
     act_warmup: float = 0.25  # share of the time budget with uniform position weights (no ACT)
     entropy: float = 0.05  # entropy bonus at the start, decaying linearly ...
     entropy_until: float = 0.5  # ... to 0 at this share of the time budget
-    fresh_per_update: int = 4  # new examples per update once the pool is warm (the rest are reused)
+    fresh_per_update: int = 3  # new examples per update once the pool is warm (the rest are reused)
     pool_size: int = 20000
     log_every: int = 50
     out: str | None = None  # save the trained model here
