@@ -29,10 +29,12 @@ def answer_op(sql: str) -> str:
 
 
 def check_record(record: dict, engine: str) -> list[str]:
-    """The answer `engine` computes for one record (the SQL is SQLite dialect; DuckDB gets it
-    transpiled by sqlglot, as a user of another engine would)."""
+    """The answer `engine` computes for one record. Both scripts are SQLite dialect; DuckDB gets them
+    transpiled by sqlglot, as a user of another engine would (run as they are, SQLite's REAL would
+    be DuckDB's 4-byte float and averages would drift in the 4th decimal)."""
     setup, sql = record["setup_sql"], record["sql"]
     if engine == "duckdb":
+        setup = ";\n".join(sqlglot.transpile(setup, read="sqlite", write="duckdb")) + ";"
         sql = sqlglot.transpile(sql, read="sqlite", write="duckdb")[0]
     return run_script(setup, sql, answer_op(record["sql"]), engine)
 
