@@ -17,7 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nqa.evaluation import tsv_escape, tsv_unescape
 from nqa.program import Program
+from nqa.wtq import load_wtq_table
 
 
 class PredictError(ValueError):
@@ -31,21 +33,9 @@ class PredExample:
     context: str
 
 
-def _unescape(s: str) -> str:
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and i + 1 < len(s):
-            out.append({"n": "\n", "p": "|", "\\": "\\"}.get(s[i + 1], "\\" + s[i + 1]))
-            i += 2
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
-def escape_item(s: str) -> str:
-    """An answer item in the official prediction TSV (tabs become spaces: they would split items)."""
-    return s.replace("\\", "\\\\").replace("\n", "\\n").replace("|", "\\p").replace("\t", " ")
+# WTQ's TSV escapes, one implementation for the reader, the evaluator and this writer. Tabs inside an
+# answer item would split it, so tsv_escape turns them into spaces.
+escape_item = tsv_escape
 
 
 def read_examples(path: str | os.PathLike) -> list[PredExample]:
@@ -64,21 +54,12 @@ def read_examples(path: str | os.PathLike) -> list[PredExample]:
             parts = line.rstrip("\n").split("\t")
             if len(parts) < len(header) - (1 if "targetValue" in col else 0):
                 raise PredictError(f"{p}:{n}: expected {len(header)} tab-separated fields, got {len(parts)}")
-            out.append(PredExample(parts[col["id"]], _unescape(parts[col["utterance"]]), parts[col["context"]]))
+            out.append(PredExample(parts[col["id"]], tsv_unescape(parts[col["utterance"]]), parts[col["context"]]))
     return out
 
 
 def _load_table(path: Path):
-    try:
-        from nqa import wtq
-
-        if hasattr(wtq, "load_wtq_table"):
-            return wtq.load_wtq_table(str(path))
-    except ImportError:
-        pass
-    from nqa.table_io import read_table
-
-    return read_table(path)
+    return load_wtq_table(str(path))
 
 
 def load_model(model_dir: str | None):
