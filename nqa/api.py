@@ -30,16 +30,13 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from nqa.program import Program, Step
-from nqa.question import Question, match_matrix, parse_question
+from nqa.question import Question, parse_question
 from nqa.table import Table, TableError, load_table
-
-if TYPE_CHECKING:  # the executor imports torch (nqa.ops): loaded only once a model runs
-    from nqa.executor import Execution
 
 __all__ = [
     "TableQA", "Answer", "Alternative", "QuestionError", "CheckpointError", "single_threaded",
@@ -377,18 +374,10 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
     summed probability of the programs in the beam that give the same values (a program's
     probability: the product of its steps' op, column and constant probabilities).
     """
-    from nqa.executor import ProgramError, execute
+    from nqa.executor import choose_run, run_programs
 
-    match = match_matrix(question, table)
-    runs: list[tuple[Program, Execution | None]] = []
-    for program in beam:
-        try:
-            runs.append((program, execute(program, table, question, match)))
-        except ProgramError:
-            runs.append((program, None))
-    chosen = next((i for i, (_, ex) in enumerate(runs) if ex is not None and ex.values), None)
-    if chosen is None:
-        chosen = next((i for i, (_, ex) in enumerate(runs) if ex is not None), None)
+    runs = list(zip(beam, run_programs(beam, table, question)))
+    chosen = choose_run([ex for _, ex in runs])
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
     program, ex = runs[chosen]

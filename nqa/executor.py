@@ -81,3 +81,26 @@ def _column(table: Table, column: int | None):
     if column is None or not 0 <= column < table.n_cols:
         raise ProgramError(f"column {column} is not in the table ({table.n_cols} columns)")
     return table.columns[column]
+
+
+def run_programs(programs: list[Program], table: Table, question: Question,
+                 match: np.ndarray | None = None) -> list[Execution | None]:
+    """Exact runs of decoded programs, best first; None where a program does not fit the table."""
+    if match is None:
+        match = match_matrix(question, table)
+    runs: list[Execution | None] = []
+    for program in programs:
+        try:
+            runs.append(execute(program, table, question, match))
+        except ProgramError:
+            runs.append(None)
+    return runs
+
+
+def choose_run(runs: list[Execution | None]) -> int | None:
+    """Execution-guided decoding, the one rule the API, `nqa predict` and dev evaluation share:
+    the first run with a non-empty answer, else the first that ran; None when none ran."""
+    chosen = next((i for i, ex in enumerate(runs) if ex is not None and ex.values), None)
+    if chosen is None:
+        chosen = next((i for i, ex in enumerate(runs) if ex is not None), None)
+    return chosen

@@ -74,33 +74,17 @@ def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Prog
     import torch
 
     with torch.inference_mode():
-        if hasattr(model, "decode_batch"):
-            return model.decode_batch(tables, questions, k=k)
-        try:
-            from nqa.decode import decode_programs
-        except ImportError:
-            return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]
-        return decode_programs(model, tables, questions, k=k)
+        return model.decode_batch(tables, questions, k=k)
 
 
 def choose(programs: list[Program], table, question):
-    """Execution-guided choice: the first program (by probability) that runs and answers something;
-    else the first that runs. Returns (program, Execution) or (None, None)."""
-    from nqa.executor import ProgramError, execute
-    from nqa.question import match_matrix
+    """(program, Execution) by the shared execution-guided rule (nqa.executor.choose_run), or
+    (None, None) when no program runs."""
+    from nqa.executor import choose_run, run_programs
 
-    match = match_matrix(question, table)
-    fallback = (None, None)
-    for p in programs:
-        try:
-            ex = execute(p, table, question, match)
-        except ProgramError:
-            continue
-        if ex.values:
-            return p, ex
-        if fallback[0] is None:
-            fallback = (p, ex)
-    return fallback
+    runs = run_programs(programs, table, question)
+    i = choose_run(runs)
+    return (None, None) if i is None else (programs[i], runs[i])
 
 
 def predict(examples: list[PredExample], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,

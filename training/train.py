@@ -414,7 +414,7 @@ class LossModule(torch.nn.Module):
 def predict_items(model, items: list[Item], beam: int) -> list[list[str]]:
     """The answer items for each example: the most probable decoded program (among the top `beam`)
     whose exact execution gives a non-empty answer."""
-    from nqa.executor import ProgramError, execute
+    from nqa.executor import choose_run, run_programs
 
     out: dict[int, list[str]] = {i: [] for i in range(len(items))}
     ok = [i for i, it in enumerate(items) if it.table is not None]
@@ -424,15 +424,9 @@ def predict_items(model, items: list[Item], beam: int) -> list[list[str]]:
             idx = ok[start:start + 64]
             part = [items[i] for i in idx]
             for i, it, progs in zip(idx, part, decode(model, part, beam)):
-                values: list[str] = []
-                for p in progs:
-                    try:
-                        values = execute(p, it.table, it.question).values
-                    except ProgramError:
-                        continue
-                    if values:
-                        break
-                out[i] = values
+                runs = run_programs(progs, it.table, it.question)
+                chosen = choose_run(runs)
+                out[i] = runs[chosen].values if chosen is not None else []
     model.train()
     return [out[i] for i in range(len(items))]
 
