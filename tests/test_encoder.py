@@ -50,7 +50,9 @@ def test_unknown_kind_is_a_clear_error():
 def test_minilm_frozen_and_top_layers():
     frozen = Encoder(EncoderConfig(kind="minilm"))
     assert frozen.hidden_size == 384 and frozen.frozen
-    assert len(frozen.frozen_state_keys()) == len(frozen.bert.state_dict())
+    assert frozen.fast is not None and not frozen.state_dict()  # plain-torch forward, nothing to save
+    hf = Encoder(EncoderConfig(kind="minilm", backend="transformers"))
+    assert hf.frozen and len(hf.frozen_state_keys()) == len(hf.bert.state_dict())
     tuned = Encoder(EncoderConfig(kind="minilm", train_top_layers=1))
     trainable = {n for n, p in tuned.bert.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("encoder.layer.5.") for n in trainable)
