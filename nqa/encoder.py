@@ -202,7 +202,9 @@ class Encoder(nn.Module):
         cache = self.__dict__.setdefault("_name_cache", {})
         lengths = n["attention_mask"].sum(1).tolist()
         keys = [tuple(ids[:k]) for ids, k in zip(n["input_ids"].tolist(), lengths)]
-        missing = list(dict.fromkeys(key for key in keys if key not in cache))
+        # a local view: the app's threads share the cache, and one of them may clear it meanwhile
+        vectors = {key: v for key in dict.fromkeys(keys) if (v := cache.get(key)) is not None}
+        missing = [key for key in dict.fromkeys(keys) if key not in vectors]
         pooled_question = None
         if missing or question is not None:
             sub = _rows(missing)
@@ -217,8 +219,8 @@ class Encoder(nn.Module):
             if len(cache) > 50_000:
                 cache.clear()
             for key, v in zip(missing, vecs):
-                cache[key] = v
-        names = torch.stack([cache[key] for key in keys]) if keys else None
+                cache[key] = vectors[key] = v
+        names = torch.stack([vectors[key] for key in keys])
         return names, pooled_question
 
     def forward(self, question_tokens: dict[str, torch.Tensor], name_tokens: dict[str, torch.Tensor],

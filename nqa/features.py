@@ -188,7 +188,6 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
     """Pad a list of Features into a Batch (tokenising the text unless all examples carry `encoded`)."""
     if not feats:
         raise FeatureError("collate needs at least one example")
-    B = len(feats)
     R = max(1, max(f.n_rows for f in feats))
     C = max(len(f.column_names) for f in feats)
     K = max(1, max(len(f.const_number) for f in feats))

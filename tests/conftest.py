@@ -1,7 +1,6 @@
 """Shared fixtures. Add yours below; keep each one small and documented."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -61,7 +61,7 @@ def write_tiny_wtq(root: str | Path, n_tables: int = 4) -> Path:
         path.write_text("Year,Nation,Gold\n" + "".join(",".join(r) + "\n" for r in rows))
         ctx = f"csv/200-csv/{t}.csv"
         best = max(rows, key=lambda r: int(r[2]))
-        qs = [(f"which nation won the most gold?", best[1] if sum(r[2] == best[2] for r in rows) == 1 else None),
+        qs = [("which nation won the most gold?", best[1] if sum(r[2] == best[2] for r in rows) == 1 else None),
               (f"how many times did {rows[0][1].lower()} appear?", str(sum(r[1] == rows[0][1] for r in rows))),
               (f"who won in {rows[2][0]}?", rows[2][1]),
               (f"what year came after {rows[3][0]}?", rows[4][0]),

@@ -16,7 +16,6 @@ It caches JSON lines under runs/search/ (one object per example: id, programs, c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
