@@ -66,13 +66,15 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
     steps: list[list[_Choice]] = [[] for _ in range(B)]
     terms: list[list[_Choice]] = [[] for _ in range(B)]
     halts = []
+    halted = torch.zeros(B, dtype=torch.bool, device=ctx.question.device)
     for t in range(T + 1):
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
         halts.append(halt)
         for b in range(B):
             terms[b].append(_terminal_choice(term_lp[b], tcol_lp[b]))
-        if t == T:
+        halted |= halt >= 0.5
+        if t == T or bool(halted.all()):  # later positions cannot change a program that has halted
             break
         op_lp, col_lp, const_lp = model.select_logp(ctx, z)
         op_i, col_i, const_i = op_lp.argmax(-1), col_lp.argmax(-1), const_lp.argmax(-1)
