@@ -276,8 +276,8 @@ def bench_scale(model: Path, scales: list[int], threads: int) -> dict:
 
 
 def child_load(model: str) -> dict:
-    """Wall and CPU seconds of `import nqa.api` and of `from_pretrained` (which imports torch and
-    transformers: nqa.api keeps them lazy)."""
+    """Wall and CPU seconds of `import nqa.api` and of `from_pretrained` (which imports torch:
+    nqa.api keeps it lazy). Called before anything else in the child imports torch."""
     c0, t0 = time.process_time(), time.perf_counter()
     from nqa.api import TableQA
 
@@ -367,12 +367,12 @@ def parse_args(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
 
 def main(argv: list[str] | None = None) -> int:
     cfg, a = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if a.child == "load":  # before anything imports torch: its import is part of loading (threads: OMP_NUM_THREADS)
+        print(json.dumps(child_load(a.model)))
+        return 0
     _set_threads(cfg.threads)
     if a.child == "scale":
         print(json.dumps(child_scale(a.model, a.rows)))
-        return 0
-    if a.child == "load":
-        print(json.dumps(child_load(a.model)))
         return 0
 
     import torch
