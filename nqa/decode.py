@@ -77,7 +77,10 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         if t == T or bool(halted.all()):  # later positions cannot change a program that has halted
             break
         op_lp, col_lp, const_lp = model.select_logp(ctx, z)
-        op_i, col_i, const_i = op_lp.argmax(-1), col_lp.argmax(-1), const_lp.argmax(-1)
+        op_i = op_lp.argmax(-1)
+        if col_lp.dim() == 3:  # the column distribution of the chosen op
+            col_lp = col_lp[torch.arange(B, device=op_i.device), op_i]
+        col_i, const_i = col_lp.argmax(-1), const_lp.argmax(-1)
         for b in range(B):
             op = SELECT_OPS[int(op_i[b])]
             has_const = bool(ctx.const_mask[b].any())
@@ -150,14 +153,16 @@ _TERM_COL = torch.tensor([op in OPS_WITH_COLUMN for op in TERMINAL_OPS])
 
 
 def _factor(lp: torch.Tensor, needed: torch.Tensor, n: int) -> torch.Tensor:
-    """(nb, N) log-probs of an argument -> (nb, ops, n): the argument's log-prob for ops that take
-    it; for ops that do not, 0 at index 0 and -inf elsewhere (the argument is absent, counted once)."""
+    """(nb, N) log-probs of an argument, or (nb, ops, N) given each op -> (nb, ops, n): the
+    argument's log-prob for ops that take it; for ops that do not, 0 at index 0 and -inf elsewhere
+    (the argument is absent, counted once)."""
     nb = lp.shape[0]
     absent = torch.full((nb, n), float("-inf"), device=lp.device)
     absent[:, 0] = 0.0
-    if lp.shape[1] < n:  # no real argument at all (e.g. no constants): only the absent form exists
+    if lp.shape[-1] < n:  # no real argument at all (e.g. no constants): only the absent form exists
         return absent[:, None, :].expand(nb, len(needed), n)
-    return torch.where(needed.to(lp.device)[None, :, None], lp[:, None, :n], absent[:, None, :])
+    per_op = lp[:, :, :n] if lp.dim() == 3 else lp[:, None, :n]
+    return torch.where(needed.to(lp.device)[None, :, None], per_op, absent[:, None, :])
 
 
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int) -> list[Program]:
@@ -211,7 +216,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             c, kk = divmod(rest, K)
             op = SELECT_OPS[o]
             ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
-                         op_lp[i], col_lp[i], const_lp[i] if n_const else None)
+                         op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i], const_lp[i] if n_const else None)
             new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
             idx.append(i), op_i.append(o), col_i.append(c)
         beams = new_beams

@@ -266,16 +266,18 @@ def soft_select_step(s: torch.Tensor, t: SoftTable, op_w: torch.Tensor, col_w: t
                      const_w: torch.Tensor) -> torch.Tensor:
     """One soft selection step: every op's result mixed by the attention.
 
-    s (B, R), op_w (B, len(SELECT_OPS)), col_w (B, C), const_w (B, K) -> (B, R).
+    s (B, R), op_w (B, len(SELECT_OPS)), col_w (B, C) or per op (B, len(SELECT_OPS), C),
+    const_w (B, K) -> (B, R).
     """
     outs = soft_select_all(s, t)
     new = torch.zeros_like(s)
     for o, name in enumerate(SELECT_OPS):
         x = outs[name]
+        cw = col_w[:, o] if col_w.dim() == 3 else col_w
         if x.dim() == 4:  # (B, K, R, C): mix constants and columns
-            x = torch.einsum("bkrc,bk,bc->br", x, const_w, col_w)
+            x = torch.einsum("bkrc,bk,bc->br", x, const_w, cw)
         elif x.dim() == 3:  # (B, R, C)
-            x = torch.einsum("brc,bc->br", x, col_w)
+            x = torch.einsum("brc,bc->br", x, cw)
         new = new + op_w[:, o:o + 1] * x
     return new
 

@@ -98,6 +98,11 @@ class ProgrammerConfig:
     loss_clip: float = 12.0
     cell_penalty: float = 0.5  # weight of the log-loss on selected non-answer cells
     dropout: float = 0.1
+    # The column pointer of a selection step reads the op it points for (a learned query offset per
+    # op): "the most gold medals" wants argmax over Gold, "in 2004" a filter over Year, and one column
+    # distribution shared by every op has to split between them. False: one shared distribution
+    # (checkpoints trained before this option).
+    op_columns: bool = False
 
 
 @dataclass
@@ -197,6 +202,8 @@ class NeuralProgrammer(nn.Module):
         self.term_emb = nn.Parameter(torch.randn(N_TERM, D) * 0.1)
         self.op_query = nn.Linear(2 * D, D)
         self.col_query = nn.Linear(2 * D, D)
+        if cfg.op_columns:  # zero at the start: every op begins with the shared column distribution
+            self.op_col_query = nn.Parameter(torch.zeros(N_SEL, D))
         self.const_query = nn.Linear(2 * D, D)
         self.term_query = nn.Linear(2 * D, D)
         self.term_col_query = nn.Linear(2 * D, D)
@@ -254,12 +261,18 @@ class NeuralProgrammer(nn.Module):
         return F.log_softmax(logits.masked_fill(~mask, NEG), dim=-1)
 
     def select_logp(self, ctx: Context, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Log-distributions of the selection step: op (B, N_SEL), column (B, C), constant (B, K)."""
+        """Log-distributions of the selection step: op (B, N_SEL), column (B, C) or, with
+        config.op_columns, the column given each op (B, N_SEL, C), constant (B, K)."""
         D = self.config.d_model
         op = self.op_query(z) @ self.op_emb.T / D ** 0.5
-        col = (ctx.cols @ self.col_query(z)[:, :, None]).squeeze(-1) / D ** 0.5
+        if self.config.op_columns:
+            query = self.col_query(z)[:, None, :] + self.op_col_query  # (B, N_SEL, D)
+            col = torch.einsum("bcd,bod->boc", ctx.cols, query) / D ** 0.5
+            col_lp = self._logp(col, ctx.col_mask[:, None, :])
+        else:
+            col_lp = self._logp((ctx.cols @ self.col_query(z)[:, :, None]).squeeze(-1) / D ** 0.5, ctx.col_mask)
         const = (ctx.consts @ self.const_query(z)[:, :, None]).squeeze(-1) / D ** 0.5
-        return self._logp(op, ctx.op_mask), self._logp(col, ctx.col_mask), self._logp(const, ctx.const_mask)
+        return self._logp(op, ctx.op_mask), col_lp, self._logp(const, ctx.const_mask)
 
     def terminal_logp(self, ctx: Context, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Terminal op (B, N_TERM), its column (B, C), and the halting probability (B,)."""
@@ -271,7 +284,9 @@ class NeuralProgrammer(nn.Module):
 
     def history(self, ctx: Context, op_p: torch.Tensor, col_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What the next position is fed: op and column vectors under the given distributions
-        (one-hot for a chosen program)."""
+        (one-hot for a chosen program; col_p (B, C), or (B, N_SEL, C) given each op)."""
+        if col_p.dim() == 3:
+            col_p = (op_p[:, :, None] * col_p).sum(1)  # the column's marginal under the op distribution
         return op_p @ self.op_emb, (col_p[:, :, None] * ctx.cols).sum(1)
 
     # -- soft forward (training) ----------------------------------------------------------------
@@ -290,12 +305,14 @@ class NeuralProgrammer(nn.Module):
             if t == T:
                 break
             op_lp, col_lp, const_lp = self.select_logp(ctx, z)
-            op_p, col_p = op_lp.exp() * ctx.op_mask, col_lp.exp() * ctx.col_mask
+            op_p = op_lp.exp() * ctx.op_mask
+            col_p = col_lp.exp() * (ctx.col_mask[:, None] if col_lp.dim() == 3 else ctx.col_mask)
             const_p = const_lp.exp() * ctx.const_mask
             s = ops.soft_select_step(s, batch.table, op_p, col_p, const_p)
             prev_op, prev_col = self.history(ctx, op_p, col_p)
             sels.append(s)
-            op_ps.append(op_p), col_ps.append(col_p), const_ps.append(const_p)
+            op_ps.append(op_p), const_ps.append(const_p)
+            col_ps.append((op_p[:, :, None] * col_p).sum(1) if col_p.dim() == 3 else col_p)  # (B, C) marginal
         halt_probs = torch.stack(halts, 1)
         halting = halting_weights(halt_probs, eps=self.config.act_eps)
         return Output(torch.stack(sels, 1), torch.stack(op_ps, 1), torch.stack(col_ps, 1), torch.stack(const_ps, 1),
@@ -409,7 +426,8 @@ class NeuralProgrammer(nn.Module):
                 break
             op_lp, col_lp, const_lp = self.select_logp(ctx, z)
             o, c, k = targets.ops[:, t], targets.cols[:, t], targets.consts[:, t]
-            step_lp = op_lp[rows, o] + torch.where(col_needed[o], col_lp[rows, c], torch.zeros_like(halt)) \
+            col_given_op = col_lp[rows, o, c] if col_lp.dim() == 3 else col_lp[rows, c]
+            step_lp = op_lp[rows, o] + torch.where(col_needed[o], col_given_op, torch.zeros_like(halt)) \
                 + torch.where(const_needed[o], const_lp[rows, k], torch.zeros_like(halt))
             log_continue = log_continue + torch.log1p(-halt.clamp_max(1 - 1e-6)) + step_lp
             one_op = F.one_hot(o, N_SEL).to(h.dtype)

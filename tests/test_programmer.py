@@ -41,8 +41,9 @@ def batch():
     return collate([f for _, _, f in examples()])
 
 
-def test_forward_shapes_masks_and_distributions(batch):
-    model = tiny()
+@pytest.mark.parametrize("op_columns", [False, True])
+def test_forward_shapes_masks_and_distributions(batch, op_columns):
+    model = tiny(op_columns=op_columns)
     out = model(batch)
     B, R, C, K = 4, 4, 3, batch.const_mask.shape[1]
     P = model.config.max_steps + 1
@@ -61,8 +62,9 @@ def test_forward_shapes_masks_and_distributions(batch):
         assert out.op_probs[0, :, op].abs().max() == 0
 
 
-def test_gradients_are_finite(batch):
-    model = tiny()
+@pytest.mark.parametrize("op_columns", [False, True])
+def test_gradients_are_finite(batch, op_columns):
+    model = tiny(op_columns=op_columns)
     losses = model.loss(model(batch), batch, tau=0.01, entropy=0.01)
     losses["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
@@ -87,14 +89,15 @@ def test_loss_goes_down_on_a_few_synthetic_examples():
     assert losses["answer"].item() < 0.6 * first
 
 
-def test_program_log_prob_is_batched_and_trainable():
+@pytest.mark.parametrize("op_columns", [False, True])
+def test_program_log_prob_is_batched_and_trainable(op_columns):
     (t0, q0, f0), (t1, q1, f1) = examples()[:2]
     b = collate([f0, f1])
     city = TABLE.column_names.index("city")
     rome = next(k for k, c in enumerate(q0.constants) if c.norm == "rome")
     target = Program([Step("filter_eq", column=city, constant=rome), Step("count")])
     other = Program([Step("argmax", column=1), Step("print", column=0)])
-    model = tiny()
+    model = tiny(op_columns=op_columns)
     items = [(0, target), (1, other), (0, other)]
     tg = ProgramTargets.from_programs(items, model.config.max_steps)
     together = model.program_log_prob(b, tg)
@@ -117,8 +120,9 @@ def test_program_log_prob_is_batched_and_trainable():
     assert math.exp(model.program_log_prob(b, one).item()) > 0.5
 
 
-def test_decode_gives_k_distinct_runnable_programs_with_distributions():
-    model = tiny().eval()
+@pytest.mark.parametrize("op_columns", [False, True])
+def test_decode_gives_k_distinct_runnable_programs_with_distributions(op_columns):
+    model = tiny(op_columns=op_columns).eval()
     t, q, _ = examples()[1]
     progs = model.decode(t, q, k=4)
     assert 1 <= len(progs) <= 4 and len({str(p) for p in progs}) == len(progs)
@@ -130,6 +134,36 @@ def test_decode_gives_k_distinct_runnable_programs_with_distributions():
         assert abs(sum(p.steps[-1].op_probs.values()) - 1) < 1e-4
         assert p.halting and abs(sum(p.halting) - 1) < 1e-4
     assert set(progs[0].steps[-1].column_probs) == set(t.column_names)
+
+
+@pytest.mark.parametrize("op_columns", [False, True])
+def test_beam_scores_are_the_models_program_probabilities(op_columns):
+    """The beam factorises (op, column, constant) and halting by hand; its order must be the order
+    of program_log_prob, the distribution training maximises."""
+    from nqa.decode import _beam
+
+    model = tiny(op_columns=op_columns)
+    with torch.no_grad():  # random but not uniform: the op-specific column queries matter
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    model.eval()
+    for t, q, f in examples():
+        b = collate([f])
+        with torch.inference_mode():
+            progs = _beam(model, model.context(b), t, q, 5, 5, 3)
+        tg = ProgramTargets.from_programs([(0, p) for p in progs], model.config.max_steps)
+        with torch.no_grad():
+            lp = model.program_log_prob(b, tg)
+        assert len(progs) >= 2
+        assert (lp[:-1] >= lp[1:] - 1e-5).all(), (lp, [str(p) for p in progs])
+
+
+def test_op_columns_start_as_the_shared_column_pointer(batch):
+    shared, per_op = tiny(), tiny(op_columns=True)
+    per_op.load_state_dict(shared.state_dict(), strict=False)  # op_col_query stays zero
+    a, b = shared.eval()(batch), per_op.eval()(batch)
+    torch.testing.assert_close(a.selections, b.selections)
+    torch.testing.assert_close(a.col_probs, b.col_probs)
 
 
 def test_save_load_round_trip(tmp_path):
