@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from nqa.executor import execute
-from training.synthetic import FAMILIES, TrainConfig, generate, make_example, train
+from nqa.program import Program
+from training.synthetic import (FAMILIES, TrainConfig, _consistent_programs, generate, make_example, same_answer,
+                                train)
 
 
 def test_reproducible_by_seed():
@@ -26,6 +30,34 @@ def test_every_family_generates_with_executor_answers():
         assert ex.family == family and ex.answer
         assert execute(ex.program, ex.table, ex.question).values == ex.answer
         assert 1 <= len(ex.program.steps) <= 4
+
+
+def test_every_selection_step_is_needed():
+    for e in generate(36, seed=1):
+        for i in range(len(e.program.steps) - 1):
+            shorter = Program(e.program.steps[:i] + e.program.steps[i + 1:])
+            try:
+                values = execute(shorter, e.table, e.question).values
+            except ValueError:
+                continue
+            assert not same_answer(values, e.answer), (e.question.text, i)
+
+
+def test_search_finds_the_gold_program_from_the_answer_alone():
+    """The 2-3 step families: the gold program is among the candidates (checked only here: the trainer
+    never sees it), every candidate gives the answer, and none has an idle (selection-keeping) step."""
+    for family in ("filter_superlative", "two_filters_count", "prev_next"):
+        for e in generate(4, seed=2, family=family):
+            progs = _consistent_programs(e, max_steps=3, limit=64)
+            assert [(s.op, s.column, s.constant) for s in e.program.steps] in \
+                [[(s.op, s.column, s.constant) for s in p.steps] for p in progs], e.question.text
+            for p in progs:
+                ex = execute(p, e.table, e.question)
+                assert same_answer(ex.values, e.answer)
+                previous = np.ones(e.table.n_rows, dtype=bool)
+                for sel in ex.selections:
+                    assert not (sel == previous).all(), str(p)
+                    previous = sel
 
 
 def test_trainer_runs_and_reports_metrics(tmp_path):

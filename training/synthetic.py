@@ -29,16 +29,25 @@ from nqa.program import Program, Step
 from nqa.question import Question, parse_question
 from nqa.table import Table, table_from_rows
 
+ROWS = (5, 12)  # rows per table, inclusive
 NUMBER_COLUMNS = ["points", "goals", "wins", "year", "score", "rank", "games", "losses", "attendance", "height",
                   "weight", "votes"]
 WORD_COLUMNS = {
-    "team": ["lions", "tigers", "bears", "eagles", "sharks", "wolves", "hawks", "bulls"],
-    "city": ["paris", "london", "berlin", "madrid", "rome", "vienna", "oslo", "dublin"],
-    "color": ["red", "blue", "green", "yellow", "black", "white", "orange", "purple"],
-    "country": ["france", "spain", "italy", "germany", "norway", "ireland", "poland", "greece"],
-    "position": ["goalkeeper", "defender", "midfielder", "forward", "captain", "coach", "keeper", "winger"],
-    "name": ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"],
+    "team": ["lions", "tigers", "bears", "eagles", "sharks", "wolves", "hawks", "bulls", "falcons", "panthers",
+             "ravens", "foxes", "dolphins", "jets", "kings", "rockets"],
+    "city": ["paris", "london", "berlin", "madrid", "rome", "vienna", "oslo", "dublin", "lisbon", "prague",
+             "warsaw", "athens", "zurich", "munich", "milan", "brussels"],
+    "color": ["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "gray",
+              "silver", "gold", "violet", "maroon", "navy"],
+    "country": ["france", "spain", "italy", "germany", "norway", "ireland", "poland", "greece", "sweden", "finland",
+                "denmark", "austria", "belgium", "portugal", "hungary", "croatia"],
+    "position": ["goalkeeper", "defender", "midfielder", "forward", "captain", "coach", "keeper", "winger",
+                 "striker", "sweeper", "pitcher", "catcher", "guard", "center", "tackle", "referee"],
+    "name": ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar",
+             "peggy", "trent", "victor", "walter"],
 }
+VOCAB = (3, 12)  # distinct values per word column, inclusive
+NUMBER_RANGES = (20, 50, 100, 1000)  # a number column's values are 0..one of these
 
 
 @dataclass
@@ -56,17 +65,17 @@ class SyntheticExample:
 
 def make_table(rng: random.Random) -> tuple[Table, list[str], list[str]]:
     """A random table: 1-3 word columns, 1-3 number columns, 5-12 rows."""
-    n_rows = rng.randint(5, 12)
+    n_rows = rng.randint(*ROWS)
     words = rng.sample(sorted(WORD_COLUMNS), rng.randint(1, 3))
     nums = rng.sample(NUMBER_COLUMNS, rng.randint(1, 3))
     cols = words + nums
     rng.shuffle(cols)
     data = {}
     for c in words:
-        vocab = rng.sample(WORD_COLUMNS[c], rng.randint(3, 6))
+        vocab = rng.sample(WORD_COLUMNS[c], rng.randint(*VOCAB))
         data[c] = [rng.choice(vocab) for _ in range(n_rows)]
     for c in nums:
-        hi = rng.choice([20, 50, 100])
+        hi = rng.choice(NUMBER_RANGES)
         data[c] = [str(rng.randint(0, hi)) for _ in range(n_rows)]
     rows = [[data[c][i] for c in cols] for i in range(n_rows)]
     return table_from_rows(cols, rows), words, nums
@@ -87,10 +96,14 @@ def _const(question: Question, value) -> int | None:
     return None
 
 
-def _filter(rng, table, words, nums, data_word, data_num, avoid: str | None = None):
-    """A random filter: (phrase, op, column, value), not on column `avoid` (the printed one: a filter
-    on it makes the question answerable by the filter alone, so its meaning cannot be learned)."""
-    words = [w for w in words if w != avoid]
+def _filter(rng, table, words, nums, data_word, data_num, avoid: tuple = ()):
+    """A random filter: (phrase, op, column, value), or None when every column is in `avoid` (the
+    printed one: a filter on it makes the question answerable by the filter alone, so its meaning
+    cannot be learned; and the columns already filtered)."""
+    words = [w for w in words if w not in avoid]
+    nums = [n for n in nums if n not in avoid]
+    if not words and not nums:
+        return None
     if words and (not nums or rng.random() < 0.5):
         w = rng.choice(words)
         v = rng.choice(data_word[w])
@@ -123,8 +136,8 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         plan = [(f1[1], f1[2], f1[3])]
         cond = f1[0]
         if family == "two_filters_count":
-            f2 = _filter(rng, table, words, nums, data_word, data_num)
-            if f2[2] == f1[2]:
+            f2 = _filter(rng, table, words, nums, data_word, data_num, avoid=(f1[2],))
+            if f2 is None:
                 return None
             plan.append((f2[1], f2[2], f2[3]))
             cond = f"{f1[0]} and {f2[0]}"
@@ -139,8 +152,8 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         pre = []
         cond = ""
         for _ in range({"superlative": 0, "filter_superlative": 1, "filter_filter_superlative": 2}[family]):
-            f = _filter(rng, table, words, nums, data_word, data_num, avoid=W)
-            if any(f[2] == c for _, c, _ in pre):
+            f = _filter(rng, table, words, nums, data_word, data_num, avoid=(W, *(c for _, c, _ in pre)))
+            if f is None:
                 return None
             pre.append((f[1], f[2], f[3]))
             cond = f"{cond} and {f[0]}" if cond else f[0]
@@ -153,7 +166,9 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         last = rng.random() < 0.5
         which = "last" if last else "first"
         if rng.random() < 0.5:
-            f = _filter(rng, table, words, nums, data_word, data_num, avoid=W)
+            f = _filter(rng, table, words, nums, data_word, data_num, avoid=(W,))
+            if f is None:
+                return None
             text = f"what is the {which} {W} with {f[0]}?"
             plan = [(f[1], f[2], f[3])]
         else:
@@ -223,7 +238,24 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
         if (sel == previous).all():
             return None
         previous = sel
+    if not _every_step_needed(program, table, question, ex.values):
+        return None
     return SyntheticExample(table, question, program, ex.values, family)
+
+
+def _every_step_needed(program: Program, table: Table, question: Question, answer: list[str]) -> bool:
+    """Whether dropping any one selection step changes the answer. A data-design rule, like "every
+    step changes the selection": a condition the answer does not depend on ("highest points among rows
+    with points above 3") makes a shorter program right on this table, and a model trained from answers
+    alone then learns the shorter one, which is wrong on most other tables."""
+    for i in range(len(program.steps) - 1):
+        try:
+            values = execute(Program(program.steps[:i] + program.steps[i + 1:]), table, question).values
+        except ValueError:
+            continue
+        if same_answer(values, answer):
+            return False
+    return True
 
 
 def generate(n: int, seed: int, family: str | None = None) -> list[SyntheticExample]:
@@ -250,8 +282,9 @@ def same_answer(pred: list[str], gold: list[str]) -> bool:
     return bool(pred) and answer_checker(gold)(pred)
 
 
-def evaluate(model, examples: list[SyntheticExample]) -> dict:
-    """Accuracy of the greedy (ACT) program's exact answer, overall and per family."""
+def evaluate(model, examples: list[SyntheticExample], show_wrong: int = 0) -> dict:
+    """Accuracy of the greedy (ACT) program's exact answer, overall and per family; the first
+    `show_wrong` wrong answers of each family go to stderr (predicted vs gold program)."""
     from nqa.decode import decode_programs
 
     model.eval()
@@ -266,6 +299,9 @@ def evaluate(model, examples: list[SyntheticExample]) -> dict:
             except ValueError:
                 ok = False
             right.setdefault(e.family, []).append(ok)
+            if not ok and right[e.family].count(False) <= show_wrong:
+                print(f"WRONG {e.family}: {e.question.text} | predicted {ps[0]} | gold {e.program} | "
+                      f"answer {e.answer}", file=sys.stderr)
             steps.setdefault(e.n_select, []).append(len(ps[0].steps) - 1)
     model.train()
     allr = [x for v in right.values() for x in v]
@@ -297,6 +333,7 @@ class TrainConfig:
     pool_size: int = 20000
     log_every: int = 50
     out: str | None = None  # save the trained model here
+    show_wrong: int = 0  # print this many wrong test answers per family (stderr)
 
 
 def _constant_aware_search():
@@ -317,7 +354,7 @@ def _constant_aware_search():
                 for key in frontier:
                     s, progs = seen[key]
                     for step, r in self._expand(s):
-                        if not r.any():
+                        if not r.any() or (r == s).all():  # empty, or an idle step (padding)
                             continue
                         consts = tuple(sorted(set(key[1]) | ({step[2]} if step[2] is not None else set())))
                         rk = (r.tobytes(), consts, depth)
@@ -336,19 +373,28 @@ def _constant_aware_search():
     return ConstantAwareSearch
 
 
-def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int) -> list[Program]:
+def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int, keep_per_state: int = 64) -> list[Program]:
     """Programs (up to max_steps selection steps) whose exact answer equals e's answer, found from the
-    answer alone (weak supervision), preferring programs that use more of the question's constants."""
+    answer alone (weak supervision), the `limit` most plausible ones (see `_plausibility`)."""
     from training.search import SearchConfig
 
     search = _constant_aware_search()(e.table, e.question, e.answer,
                                       SearchConfig(max_steps=max_steps, max_candidates=100_000,
-                                                   keep_per_state=16))
+                                                   keep_per_state=keep_per_state))
     found = search.run()
-    # prefer programs that use more of the question's constants, then shorter ones: the search's own
-    # order is shortest first, and for a small count many one-filter programs are right by accident
-    found.sort(key=lambda prog: (-len({k for _, _, k in prog if k is not None}), len(prog)))
+    found.sort(key=lambda prog: _plausibility(prog, search.col_in_q))
     return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found[:limit]]
+
+
+def _plausibility(prog: tuple, col_in_q: np.ndarray) -> tuple:
+    """Sort key, most plausible first: fewest steps the question gives no evidence for (a selection op
+    without a constant, except argmax/argmin on a column the question names; any op on a column it
+    does not name), then more of the question's constants, then shorter. Evidence first because the
+    parser also reads "first" as the number 1: ranking by constants first fills the candidate set with
+    accidental filters on 1, and the real program drops out of it."""
+    unexplained = sum(1 for op, c, k in prog[:-1] if k is None and not (op in ("argmax", "argmin") and col_in_q[c]))
+    off_question = sum(1 for _, c, _ in prog if c is not None and not col_in_q[c])
+    return unexplained + off_question, -len({k for _, _, k in prog if k is not None}), len(prog)
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -376,10 +422,12 @@ def train(cfg: TrainConfig) -> dict:
     while time.time() < deadline:
         n_new = cfg.batch_size if len(pool) < 4 * cfg.batch_size else cfg.fresh_per_update
         fresh = []
-        while len(fresh) < n_new:
-            e = make_example(rng, cfg.family)
-            if e is not None:
-                fresh.append(e)
+        while len(fresh) < n_new:  # a family first, then draws until it gives a well-posed question:
+            family = cfg.family or rng.choice(FAMILIES)  # rejection must not thin out the hard families
+            e = None
+            while e is None:
+                e = make_example(rng, family)
+            fresh.append(e)
         progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates) if cfg.mml_weight else []
                  for e in fresh]
         feats = _features(fresh)
@@ -423,9 +471,9 @@ def train(cfg: TrainConfig) -> dict:
         if update % cfg.log_every == 0:
             print(f"update {update} t={time.time() - start:.0f}s pool={len(pool)} act={act} "
                   + " ".join(f"{k}={float(v.detach()):.3f}" for k, v in losses.items()), file=sys.stderr, flush=True)
-    metrics = evaluate(model, test)
+    metrics = evaluate(model, test, cfg.show_wrong)
     metrics.update({"updates": update, "train_seconds": round(time.time() - start, 1), "examples_generated": len(pool),
-                    "config": {k: v for k, v in cfg.__dict__.items() if k != "out"}})
+                    "config": {k: v for k, v in cfg.__dict__.items() if k not in ("out", "show_wrong")}})
     if cfg.out:
         model.save_pretrained(cfg.out)
     return metrics
