@@ -233,6 +233,8 @@ def make_example(rng: random.Random, family: str | None = None) -> SyntheticExam
     ex = execute(program, table, question)
     if not ex.values or len(set(ex.values)) < len(ex.values) or len(ex.values) > 3 or not ex.selection.any():
         return None  # empty selection, empty or duplicate answers: ill-posed
+    if program.terminal.op in ("sum", "avg", "max", "min") and ex.selection.sum() < 2:
+        return None  # "the highest points when team is x" over one row: print says the same
     previous = np.ones(table.n_rows, dtype=bool)
     for sel in ex.selections:  # every step must change the selection, or a shorter program says the same
         if (sel == previous).all():
@@ -358,7 +360,7 @@ def _constant_aware_search():
                             continue
                         consts = tuple(sorted(set(key[1]) | ({step[2]} if step[2] is not None else set())))
                         rk = (r.tobytes(), consts, depth)
-                        grown = [p + (step,) for p in progs if not p or p[-1] != step]  # no idle repeats
+                        grown = [p + (step,) for p in progs if not p or _in_question_order(p[-1], step)]
                         if rk in seen:  # same-length programs join (ties), longer ones never do
                             entry = seen[rk][1]
                             entry.extend(grown[: max(0, self.cfg.keep_per_state - len(entry))])
@@ -384,6 +386,16 @@ def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int, keep_p
     found = search.run()
     found.sort(key=lambda prog: _plausibility(prog, search.col_in_q))
     return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found[:limit]]
+
+
+def _in_question_order(a: tuple, b: tuple) -> bool:
+    """Whether step b may follow step a: two filters must come in the order of their constants in the
+    question (then columns). Filters commute, so the search would find both orders; with both as
+    targets the op, column and constant heads (each its own distribution) can each learn a different
+    order, and mixed they pick the column of one condition and the constant of the other."""
+    if not (a[0].startswith("filter_") and b[0].startswith("filter_")):
+        return True
+    return (-1 if a[2] is None else a[2], a[1]) < (-1 if b[2] is None else b[2], b[1])
 
 
 def _plausibility(prog: tuple, col_in_q: np.ndarray) -> tuple:
