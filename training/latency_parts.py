@@ -1,0 +1,70 @@
+"""Where one question's time goes: median milliseconds per stage of `TableQA.ask` on WTQ dev questions.
+
+    python -m training.latency_parts [--questions 200] [--threads 1] [--model DIR]
+
+Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
+MiniLM pass (question + headers the cache lacks), the projections into the programmer, greedy
+decoding, the top-4 beam; then `ask` end to end (which adds running the programs and building the
+Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
+its latency. Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", default=None, help="checkpoint directory (default: the shipped model)")
+    a = p.parse_args(argv)
+
+    import torch
+
+    from nqa.api import TableQA
+    from nqa.decode import _beam, _greedy
+    from nqa.features import build_features, collate
+    from nqa.question import parse_question
+    from training.bench import BenchConfig, load_wtq_sample
+
+    torch.set_num_threads(a.threads)
+    sample = load_wtq_sample(BenchConfig(questions=a.questions))
+    pairs = list(zip(sample.tables, sample.questions))
+    model = TableQA.from_pretrained(a.model).model
+    stages = ("parse", "features", "encoder", "projections", "greedy", "beam")
+    parts: dict[str, list[float]] = {s: [] for s in stages}
+    for table, text in pairs:
+        t = [time.perf_counter()]
+        question = parse_question(text, table)
+        t.append(time.perf_counter())
+        with torch.inference_mode():
+            batch = collate([build_features(table, question, with_rows=False)])
+            t.append(time.perf_counter())
+            encoded = model.encode(batch)
+            t.append(time.perf_counter())
+            ctx = model.context(batch, encoded)
+            t.append(time.perf_counter())
+            _greedy(model, ctx, [table], [question])
+            t.append(time.perf_counter())
+            _beam(model, ctx, table, question, 4, 4, 3)
+            t.append(time.perf_counter())
+        for s, t0, t1 in zip(stages, t, t[1:]):
+            parts[s].append(t1 - t0)
+    qa = TableQA.from_pretrained(a.model)  # fresh caches, as a new server would have
+    total = []
+    for table, text in pairs:
+        t0 = time.perf_counter()
+        qa.ask(table, text)
+        total.append(time.perf_counter() - t0)
+    out = {s: round(1000 * statistics.median(v), 2) for s, v in parts.items()}
+    out["ask_end_to_end"] = round(1000 * statistics.median(total), 2)
+    print(json.dumps({"median_ms": out, "questions": len(pairs), "threads": torch.get_num_threads()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
