@@ -4,11 +4,12 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from nqa.executor import execute
 from nqa.program import Program
-from training.synthetic import (FAMILIES, TrainConfig, _consistent_programs, generate, make_example, same_answer,
-                                train)
+from training.synthetic import (FAMILIES, TrainConfig, _consistent_programs, _family_weights, generate, make_example,
+                                same_answer, train)
 
 
 def test_reproducible_by_seed():
@@ -58,6 +59,14 @@ def test_search_finds_the_gold_program_from_the_answer_alone():
                 for sel in ex.selections:
                     assert not (sel == previous).all(), str(p)
                     previous = sel
+
+
+def test_family_weights():
+    w = _family_weights("two_filters_count:3")
+    assert w[FAMILIES.index("two_filters_count")] == 3.0 and sum(w) == len(FAMILIES) + 2
+    assert _family_weights("") == [1.0] * len(FAMILIES)
+    with pytest.raises(ValueError):
+        _family_weights("no_such_family:2")
 
 
 def test_trainer_runs_and_reports_metrics(tmp_path):

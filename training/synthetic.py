@@ -5,11 +5,13 @@ Tables have number columns and word columns; questions come from templates, one 
 1 to 4 ops long. The gold answer is the exact executor's result on the gold Program, and the model
 only ever sees the answer (weak supervision), as on WTQ. Everything is reproducible from a seed.
 
-    python -m training.synthetic --minutes 10 --seed 0
+    OMP_NUM_THREADS=1 python -m training.synthetic --minutes 15 --seed 0 --threads 1 [--show-wrong 4]
 
-trains a model from scratch (tiny random-init encoder by default) and prints one JSON metrics line
-LAST: accuracy on freshly generated test questions, overall and per family, and the mean number of
-selection steps the model's (ACT) program takes per gold program length.
+trains a model from scratch (frozen pretrained MiniLM, outputs cached; everything above it random
+init) and prints one JSON metrics line LAST: accuracy on freshly generated test questions, overall and
+per family, and the mean number of selection steps the model's (ACT) program takes per gold program
+length. How it learns (training/README.md, "Synthetic task"): an offline search from the answer alone
+finds the consistent programs; the loss is their marginal likelihood plus the soft answer loss.
 """
 from __future__ import annotations
 
