@@ -202,12 +202,17 @@ class Encoder(nn.Module):
         cache = self.__dict__.setdefault("_name_cache", {})
         lengths = n["attention_mask"].sum(1).tolist()
         keys = [tuple(ids[:k]) for ids, k in zip(n["input_ids"].tolist(), lengths)]
+        first_row: dict[tuple, int] = {}  # each distinct header once, where it first appears
+        for i, key in enumerate(keys):
+            first_row.setdefault(key, i)
         # a local view: the app's threads share the cache, and one of them may clear it meanwhile
-        vectors = {key: v for key in dict.fromkeys(keys) if (v := cache.get(key)) is not None}
-        missing = [key for key in dict.fromkeys(keys) if key not in vectors]
+        vectors = {key: v for key in first_row if (v := cache.get(key)) is not None}
+        missing = [key for key in first_row if key not in vectors]
         pooled_question = None
         if missing or question is not None:
-            sub = _rows(missing)
+            rows = [first_row[key] for key in missing]
+            width = max((len(key) for key in missing), default=1)
+            sub = {k: n[k][rows, :width] for k in ("input_ids", "attention_mask")}
             if question is not None:
                 h = self._states(*_stack_rows([question, sub]))
                 B, Lq = question["input_ids"].shape
@@ -261,17 +266,6 @@ def _pretrained_bert(train_top_layers: int):
         for p in layer.parameters():
             p.requires_grad_(True)
     return bert
-
-
-def _rows(keys: list[tuple]) -> dict[str, torch.Tensor]:
-    """Word-piece id tuples -> input_ids/attention_mask (N, L) (N may be 0)."""
-    width = max((len(k) for k in keys), default=1)
-    ids = torch.zeros(len(keys), width, dtype=torch.long)
-    mask = torch.zeros(len(keys), width, dtype=torch.long)
-    for i, k in enumerate(keys):
-        ids[i, :len(k)] = torch.tensor(k, dtype=torch.long)
-        mask[i, :len(k)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def _stack_rows(parts: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -284,9 +284,7 @@ class NeuralProgrammer(nn.Module):
 
     def history(self, ctx: Context, op_p: torch.Tensor, col_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What the next position is fed: op and column vectors under the given distributions
-        (one-hot for a chosen program; col_p (B, C), or (B, N_SEL, C) given each op)."""
-        if col_p.dim() == 3:
-            col_p = (op_p[:, :, None] * col_p).sum(1)  # the column's marginal under the op distribution
+        (one-hot for a chosen program; col_p (B, C), with op_columns the column's marginal)."""
         return op_p @ self.op_emb, (col_p[:, :, None] * ctx.cols).sum(1)
 
     # -- soft forward (training) ----------------------------------------------------------------
@@ -309,10 +307,11 @@ class NeuralProgrammer(nn.Module):
             col_p = col_lp.exp() * (ctx.col_mask[:, None] if col_lp.dim() == 3 else ctx.col_mask)
             const_p = const_lp.exp() * ctx.const_mask
             s = ops.soft_select_step(s, batch.table, op_p, col_p, const_p)
-            prev_op, prev_col = self.history(ctx, op_p, col_p)
+            # with op_columns, the column's marginal under the op distribution: (B, C) either way
+            col_marginal = (op_p[:, :, None] * col_p).sum(1) if col_p.dim() == 3 else col_p
+            prev_op, prev_col = self.history(ctx, op_p, col_marginal)
             sels.append(s)
-            op_ps.append(op_p), const_ps.append(const_p)
-            col_ps.append((op_p[:, :, None] * col_p).sum(1) if col_p.dim() == 3 else col_p)  # (B, C) marginal
+            op_ps.append(op_p), col_ps.append(col_marginal), const_ps.append(const_p)
         halt_probs = torch.stack(halts, 1)
         halting = halting_weights(halt_probs, eps=self.config.act_eps)
         return Output(torch.stack(sels, 1), torch.stack(op_ps, 1), torch.stack(col_ps, 1), torch.stack(const_ps, 1),

@@ -4,7 +4,7 @@
 
 Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
 MiniLM pass (question + headers the cache lacks), the projections into the programmer, greedy
-decoding, the top-4 beam; then `ask` end to end (which adds running the programs and building the
+decoding, the top-k beam (k as `ask` uses it); then `ask` end to end (which adds running the programs and building the
 Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
 its latency. Prints one JSON line.
 """
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     sample = load_wtq_sample(BenchConfig(questions=a.questions))
     pairs = list(zip(sample.tables, sample.questions))
-    model = TableQA.from_pretrained(a.model).model
+    qa = TableQA.from_pretrained(a.model)
+    model, k = qa.model, qa.top_k
     stages = ("parse", "features", "encoder", "projections", "greedy", "beam")
     parts: dict[str, list[float]] = {s: [] for s in stages}
     for table, text in pairs:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             t.append(time.perf_counter())
             _greedy(model, ctx, [table], [question])
             t.append(time.perf_counter())
-            _beam(model, ctx, table, question, 4, 4, 3)
+            _beam(model, ctx, table, question, k, max(k, 4), 3)  # decode_programs' beam for ask's k
             t.append(time.perf_counter())
         for s, t0, t1 in zip(stages, t, t[1:]):
             parts[s].append(t1 - t0)
