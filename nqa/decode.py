@@ -42,16 +42,21 @@ def decode_programs(model, tables: list[Table], questions: list[Question], k: in
     feats = [build_features(t, q, with_rows=False) for t, q in zip(tables, questions)]
     device = next(model.parameters()).device
     batch = collate(feats).to(device)
-    ctx = model.context(batch)
-    greedy = _greedy(model, ctx, tables, questions)
+    return programs_from_context(model, model.context(batch), tables, questions, k, beam_size, per_factor)
+
+
+def programs_from_context(model, ctx, tables: list[Table], questions: list[Question], k: int = 1,
+                          beam_size: int | None = None, per_factor: int = 3) -> list[list[Program]]:
+    """decode_programs after the encoder (ctx = model.context(batch)): training's dev evaluation
+    reuses cached encoder outputs through it."""
     if k <= 1:
-        return [[p] for p in greedy]
+        return [[p] for p in _greedy(model, ctx, tables, questions)]
     out = []
     for b, (table, question) in enumerate(zip(tables, questions)):
-        one = ctx.index(torch.tensor([b], device=device))
-        alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor)
-        seen = {str(greedy[b])}
-        progs = [greedy[b]] + [p for p in alts if str(p) not in seen and not seen.add(str(p))]
+        one = ctx.index(torch.tensor([b], device=ctx.question.device))
+        greedy, alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor, with_greedy=True)
+        seen = {str(greedy)}
+        progs = [greedy] + [p for p in alts if str(p) not in seen and not seen.add(str(p))]
         out.append(progs[:k])
     return out
 
@@ -165,9 +170,15 @@ def _factor(lp: torch.Tensor, needed: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(needed.to(lp.device)[None, :, None], per_op, absent[:, None, :])
 
 
-def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int) -> list[Program]:
+def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
+          with_greedy: bool = False) -> list[Program] | tuple[Program, list[Program]]:
     """Beam search over programs of one example (ctx has batch size 1), scored with torch ops over
-    every (op, column, constant) at once."""
+    every (op, column, constant) at once.
+
+    with_greedy: also decode the greedy program (as `_greedy` does) and return (greedy, beam). Its
+    path rides as one more row of the beam's controller steps (and shares position 0 with it): at a
+    batch of one the controller is Python overhead of many tiny products, so this costs a fraction
+    of a separate greedy pass (~1 ms of an answer's ~8 ms)."""
     T = model.config.max_steps
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
@@ -176,53 +187,82 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     scores = torch.zeros(1, device=device)
     beams: list[tuple[list[_Choice], list[float]]] = [([], [])]
     finished: list[tuple[float, list[_Choice], list[float]]] = []
+    g_steps: list[_Choice] = []  # the greedy path, while it goes on
+    g_terms: list[_Choice] = []
+    g_halts: list[float] = []
+    greedy: Program | None = None
+    g_going, g_row = with_greedy, 0  # g_row: 1 when row 0 is the greedy path's own row (after position 0)
+    beam_going = True
     for t in range(T + 1):
-        nb = len(beams)
-        cb = ctx.index(torch.zeros(nb, dtype=torch.long, device=device))
+        cb = ctx.index(torch.zeros(h.shape[0], dtype=torch.long, device=device))
         h, z = model.step(cb, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
-        log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
-        term = (scores + log_halt)[:, None, None] + term_lp[:, :, None] + _factor(tcol_lp, _TERM_COL, n_cols)
-        top = term.flatten().topk(min(k, term.numel()))
-        for sc, flat in zip(top.values.tolist(), top.indices.tolist()):
-            i, rest = divmod(flat, term.shape[1] * term.shape[2])
-            o, c = divmod(rest, term.shape[2])
-            op = TERMINAL_OPS[o]
-            finished.append((sc, beams[i][0] + [_Choice(op, c if op in OPS_WITH_COLUMN else None, None, term_lp[i],
-                                                        tcol_lp[i], None)],
-                             beams[i][1] + [float(halt[i]) if t < T else 1.0]))
-        if t == T:
+        select = model.select_logp(cb, z) if t < T else None
+        next_rows, next_op, next_col = [], [], []
+        if g_going:  # row 0: _greedy's choices for one example
+            g_terms.append(_terminal_choice(term_lp[0], tcol_lp[0]))
+            g_halts.append(float(halt[0]))
+            if t == T or g_halts[-1] >= 0.5:
+                g_going = False
+                greedy = _program(g_steps + [g_terms[-1]], _act_weights(g_halts), table, question)
+            else:
+                op_lp, col_lp, const_lp = (x[0] for x in select)
+                o = int(op_lp.argmax())
+                col_lp = col_lp[o] if col_lp.dim() == 2 else col_lp
+                c, kk = int(col_lp.argmax()), int(const_lp.argmax())
+                op = SELECT_OPS[o]
+                g_steps.append(_Choice(op, c if op in OPS_WITH_COLUMN else None,
+                                       kk if op in OPS_WITH_CONSTANT and n_const else None, op_lp, col_lp, const_lp))
+                next_rows.append(0), next_op.append(o), next_col.append(c)
+        if beam_going:  # the beam's rows follow the greedy row
+            b0 = g_row
+            term_lp, tcol_lp, halt = term_lp[b0:], tcol_lp[b0:], halt[b0:]
+            log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
+            term = (scores + log_halt)[:, None, None] + term_lp[:, :, None] + _factor(tcol_lp, _TERM_COL, n_cols)
+            top = term.flatten().topk(min(k, term.numel()))
+            for sc, flat in zip(top.values.tolist(), top.indices.tolist()):
+                i, rest = divmod(flat, term.shape[1] * term.shape[2])
+                o, c = divmod(rest, term.shape[2])
+                op = TERMINAL_OPS[o]
+                finished.append((sc, beams[i][0] + [_Choice(op, c if op in OPS_WITH_COLUMN else None, None,
+                                                            term_lp[i], tcol_lp[i], None)],
+                                 beams[i][1] + [float(halt[i]) if t < T else 1.0]))
+            beam_going = t < T
+        if beam_going:
+            op_lp, col_lp, const_lp = (x[b0:] for x in select)
+            log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
+            op_lp = op_lp.masked_fill(~cb.op_mask[b0:], float("-inf"))
+            nk = max(n_const, 1)
+            sel = ((scores + log_go)[:, None, None, None] + op_lp[:, :, None, None]
+                   + _factor(col_lp, _SEL_COL, n_cols)[..., None]
+                   + _factor(const_lp if n_const else const_lp[:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
+            top = sel.flatten().topk(min(beam_size, sel.numel()))
+            keep = [(sc, flat) for sc, flat in zip(top.values.tolist(), top.indices.tolist()) if sc > float("-inf")]
+            finished.sort(key=lambda x: -x[0])
+            # a partial program can only lose probability: stop when k finished programs beat every beam
+            beam_going = bool(keep) and not (len(finished) >= k and finished[k - 1][0] >= keep[0][0])
+        if beam_going:
+            O, C, K = sel.shape[1:]
+            new_beams = []
+            for sc, flat in keep:
+                i, rest = divmod(flat, O * C * K)
+                o, rest = divmod(rest, C * K)
+                c, kk = divmod(rest, K)
+                op = SELECT_OPS[o]
+                ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
+                             op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i], const_lp[i] if n_const else None)
+                new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
+                next_rows.append(b0 + i), next_op.append(o), next_col.append(c)
+            beams = new_beams
+            scores = torch.tensor([sc for sc, _ in keep], device=device)
+        if not next_rows:
             break
-        op_lp, col_lp, const_lp = model.select_logp(cb, z)
-        log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
-        op_lp = op_lp.masked_fill(~cb.op_mask, float("-inf"))
-        nk = max(n_const, 1)
-        sel = ((scores + log_go)[:, None, None, None] + op_lp[:, :, None, None]
-               + _factor(col_lp, _SEL_COL, n_cols)[..., None]
-               + _factor(const_lp if n_const else const_lp[:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
-        top = sel.flatten().topk(min(beam_size, sel.numel()))
-        keep = [(sc, flat) for sc, flat in zip(top.values.tolist(), top.indices.tolist()) if sc > float("-inf")]
-        if not keep:
-            break
-        finished.sort(key=lambda x: -x[0])
-        # a partial program can only lose probability: stop when k finished programs beat every beam
-        if len(finished) >= k and finished[k - 1][0] >= keep[0][0]:
-            break
-        O, C, K = sel.shape[1:]
-        new_beams, idx, op_i, col_i = [], [], [], []
-        for sc, flat in keep:
-            i, rest = divmod(flat, O * C * K)
-            o, rest = divmod(rest, C * K)
-            c, kk = divmod(rest, K)
-            op = SELECT_OPS[o]
-            ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
-                         op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i], const_lp[i] if n_const else None)
-            new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
-            idx.append(i), op_i.append(o), col_i.append(c)
-        beams = new_beams
-        scores = torch.tensor([sc for sc, _ in keep], device=device)
-        h = h[torch.tensor(idx, device=device)]
-        cb = ctx.index(torch.zeros(len(keep), dtype=torch.long, device=device))
-        prev_op, prev_col = _history(model, cb, torch.tensor(op_i, device=device), torch.tensor(col_i, device=device))
+        g_row = int(g_going)
+        idx = torch.tensor(next_rows, device=device)
+        h = h[idx]
+        cb = ctx.index(torch.zeros(len(next_rows), dtype=torch.long, device=device))
+        prev_op, prev_col = _history(model, cb, torch.tensor(next_op, device=device),
+                                     torch.tensor(next_col, device=device))
     finished.sort(key=lambda x: -x[0])
-    return [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
+    alternatives = [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
+    return (greedy, alternatives) if with_greedy else alternatives

@@ -30,6 +30,7 @@ class EncoderError(ValueError):
 class EncoderConfig:
     kind: str = "minilm"  # "minilm": pretrained all-MiniLM-L6-v2; "tiny": random-init small BERT
     train_top_layers: int = 0  # minilm: 0 = frozen, k = fine-tune the top k layers (tiny: all trainable)
+    layers: int = 0  # minilm: keep only the first k of its layers (0: all); train_top_layers counts within them
     tiny_hidden: int = 64
     tiny_layers: int = 2
     tiny_heads: int = 2
@@ -121,9 +122,9 @@ class Encoder(nn.Module):
         if config.kind == "minilm" and config.train_top_layers <= 0 and config.backend == "auto":
             from nqa.minilm import FrozenMiniLM
 
-            self.fast = FrozenMiniLM.from_package()
+            self.fast = FrozenMiniLM.from_package(layers=config.layers)
         elif config.kind == "minilm":
-            self.bert = _pretrained_bert(config.train_top_layers)
+            self.bert = _pretrained_bert(config.train_top_layers, config.layers)
         elif config.kind == "tiny":
             from transformers import BertConfig, BertModel
 
@@ -243,8 +244,9 @@ class Encoder(nn.Module):
         return Encoded(words, word_mask, pooled, col_states, col_mask)
 
 
-def _pretrained_bert(train_top_layers: int):
-    """transformers' BertModel with MiniLM's weights, all but the top `train_top_layers` frozen."""
+def _pretrained_bert(train_top_layers: int, layers: int = 0):
+    """transformers' BertModel with MiniLM's weights (its first `layers` layers; 0: all), all but the
+    top `train_top_layers` of them frozen."""
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
 
@@ -258,6 +260,9 @@ def _pretrained_bert(train_top_layers: int):
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+    if 0 < layers < bert.config.num_hidden_layers:
+        bert.encoder.layer = bert.encoder.layer[:layers]
+        bert.config.num_hidden_layers = layers
     n_layers = bert.config.num_hidden_layers
     k = max(0, min(train_top_layers, n_layers))
     for p in bert.parameters():

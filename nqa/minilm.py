@@ -103,13 +103,16 @@ class FrozenMiniLM(nn.Module):
             buf(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
 
     @classmethod
-    def from_package(cls, dtype: torch.dtype | None = None) -> "FrozenMiniLM":
+    def from_package(cls, dtype: torch.dtype | None = None, layers: int = 0) -> "FrozenMiniLM":
+        """MiniLM from its pip package; `layers` > 0 keeps only its first `layers` layers."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         d = pretrained_dir()
         try:
             config = json.loads((d / "config.json").read_text())
+            if 0 < layers < int(config["num_hidden_layers"]):
+                config["num_hidden_layers"] = layers
             return cls(load_file(str(d / "model.safetensors")), config, matmul_dtype() if dtype is None else dtype)
         except (OSError, KeyError, ValueError, SafetensorError) as e:
             from nqa.encoder import EncoderError

@@ -82,6 +82,9 @@ class CheckpointError(ValueError):
 class ProgrammerConfig:
     encoder: str = "minilm"  # "minilm" (pretrained, from the pip package) | "tiny" (random init: tests, synthetic)
     encoder_train_top_layers: int = 0  # minilm: 0 = frozen (not saved in checkpoints), k = tune the top k layers
+    # minilm: run only its first k layers (0: all 6). Each layer is ~1/6 of a question's encoder time,
+    # the largest share of an answer's latency (docs/programmer.md, "Encoder depth").
+    encoder_layers: int = 0
     tiny_hidden: int = 64
     tiny_layers: int = 2
     d_model: int = 128
@@ -180,7 +183,7 @@ class NeuralProgrammer(nn.Module):
         super().__init__()
         self.config = cfg = config or ProgrammerConfig()
         self.encoder = Encoder(EncoderConfig(kind=cfg.encoder, train_top_layers=cfg.encoder_train_top_layers,
-                                             tiny_hidden=cfg.tiny_hidden, tiny_layers=cfg.tiny_layers))
+                                             layers=cfg.encoder_layers, tiny_hidden=cfg.tiny_hidden, tiny_layers=cfg.tiny_layers))
         H, D = self.encoder.hidden_size, cfg.d_model
         # projections to d_model, each layer-normalised: encoder outputs share a large common
         # component, and the heads need the differences between questions (and columns) at unit scale

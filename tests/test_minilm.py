@@ -82,6 +82,24 @@ def test_states_match_bert_model(encoders, monkeypatch, pack_tokens):
         assert (got[~real] == 0).all()
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_first_layers_match_bert_model_at_that_depth(encoders, layers):
+    """encoder_layers=k: the states of MiniLM's k-th layer, on both backends."""
+    hf, _ = encoders
+    fast = minilm.FrozenMiniLM.from_package(torch.float32, layers=layers)
+    short = Encoder(EncoderConfig(backend="transformers", layers=layers)).eval()
+    assert fast.n_layers == len(short.bert.encoder.layer) == layers
+    tokens = tokenize_questions([tokenize(q) for q in QUESTIONS])
+    with torch.no_grad():
+        deep = hf.bert(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                       output_hidden_states=True).hidden_states[layers]
+        ref = short.bert(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
+    got = fast(tokens["input_ids"], tokens["attention_mask"])
+    real = tokens["attention_mask"].bool()
+    torch.testing.assert_close(ref[real], deep[real], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got[real], deep[real], atol=1e-4, rtol=1e-4)
+
+
 def test_bfloat16_products_stay_close(encoders):
     hf, _ = encoders
     bf16 = minilm.FrozenMiniLM.from_package(torch.bfloat16)

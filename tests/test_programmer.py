@@ -158,6 +158,33 @@ def test_beam_scores_are_the_models_program_probabilities(op_columns):
         assert (lp[:-1] >= lp[1:] - 1e-5).all(), (lp, [str(p) for p in progs])
 
 
+@pytest.mark.parametrize("op_columns", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_riding_in_the_beam_is_the_greedy_program(op_columns, seed):
+    """ask decodes the greedy program as one more row of the beam (nqa.decode._beam, with_greedy):
+    it must be _greedy's program, with the same probabilities, and leave the beam unchanged."""
+    from nqa.decode import _beam, _greedy
+
+    torch.manual_seed(seed)
+    model = tiny(op_columns=op_columns)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+        model.halt.bias.fill_(-2.0 + 2.0 * seed)  # programs of every length, greedy and beam apart
+    model.eval()
+    for t, q, f in examples():
+        with torch.inference_mode():
+            ctx = model.context(collate([f]))
+            greedy = _greedy(model, ctx, [t], [q])[0]
+            beam = _beam(model, ctx, t, q, 4, 4, 3)
+            riding, beam2 = _beam(model, ctx, t, q, 4, 4, 3, with_greedy=True)
+        assert str(riding) == str(greedy)
+        assert riding.halting == pytest.approx(greedy.halting, abs=1e-6)
+        for a, b in zip(riding.steps, greedy.steps):
+            assert (a.op_prob, a.column_prob, a.constant_prob) == pytest.approx((b.op_prob, b.column_prob, b.constant_prob), abs=1e-6)
+        assert [str(p) for p in beam2] == [str(p) for p in beam]
+
+
 def test_op_columns_start_as_the_shared_column_pointer(batch):
     shared, per_op = tiny(), tiny(op_columns=True)
     per_op.load_state_dict(shared.state_dict(), strict=False)  # op_col_query stays zero

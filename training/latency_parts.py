@@ -3,8 +3,8 @@
     python -m training.latency_parts [--questions 200] [--threads 1] [--model DIR]
 
 Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
-MiniLM pass (question + headers the cache lacks), the projections into the programmer, greedy
-decoding, the top-k beam (k as `ask` uses it); then `ask` end to end (which adds running the programs and building the
+MiniLM pass (question + headers the cache lacks), the projections into the programmer, decoding
+(the greedy program and the top-k beam, k as `ask` uses it, in one pass); then `ask` end to end (which adds running the programs and building the
 Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
 its latency. Prints one JSON line.
 """
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from nqa.api import TableQA
-    from nqa.decode import _beam, _greedy
+    from nqa.decode import _beam
     from nqa.features import build_features, collate
     from nqa.question import parse_question
     from training.bench import BenchConfig, load_wtq_sample
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = list(zip(sample.tables, sample.questions))
     qa = TableQA.from_pretrained(a.model)
     model, k = qa.model, qa.top_k
-    stages = ("parse", "features", "encoder", "projections", "greedy", "beam")
+    stages = ("parse", "features", "encoder", "projections", "decode")
     parts: dict[str, list[float]] = {s: [] for s in stages}
     for table, text in pairs:
         t = [time.perf_counter()]
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             t.append(time.perf_counter())
             ctx = model.context(batch, encoded)
             t.append(time.perf_counter())
-            _greedy(model, ctx, [table], [question])
-            t.append(time.perf_counter())
-            _beam(model, ctx, table, question, k, max(k, 4), 3)  # decode_programs' beam for ask's k
+            _beam(model, ctx, table, question, k, max(k, 4), 3, with_greedy=True)  # as decode_programs for ask's k
             t.append(time.perf_counter())
         for s, t0, t1 in zip(stages, t, t[1:]):
             parts[s].append(t1 - t0)

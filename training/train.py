@@ -295,7 +295,8 @@ def encoded_cache_key(items: list[Item], model) -> str:
     """Frozen encoder outputs depend only on the words, the headers and the encoder."""
     import hashlib
 
-    h = hashlib.sha1(json.dumps([model.config.encoder, model.config.encoder_train_top_layers]).encode())
+    h = hashlib.sha1(json.dumps([model.config.encoder, model.config.encoder_train_top_layers]
+                                  + ([model.config.encoder_layers] if model.config.encoder_layers else [])).encode())
     for it in items:
         h.update(("\x1f".join(it.features.words) + "\x1e" + "\x1f".join(it.features.column_names) + "\x1d").encode())
     return h.hexdigest()[:16]
@@ -382,17 +383,8 @@ def decode(model, items: list[Item], k: int) -> list[list]:
     from nqa.features import collate
 
     batch = collate([it.features for it in items]).to(_device(model))
-    ctx = model.context(batch)
-    greedy = dec._greedy(model, ctx, [it.table for it in items], [it.question for it in items])
-    if k <= 1:
-        return [[p] for p in greedy]
-    out = []
-    for b, it in enumerate(items):
-        alts = dec._beam(model, ctx.index(torch.tensor([b], device=ctx.question.device)), it.table, it.question,
-                         k, max(k, 4), 3)
-        seen = {str(greedy[b])}
-        out.append(([greedy[b]] + [p for p in alts if str(p) not in seen and not seen.add(str(p))])[:k])
-    return out
+    return dec.programs_from_context(model, model.context(batch), [it.table for it in items],
+                                     [it.question for it in items], k)
 
 
 class LossModule(torch.nn.Module):
