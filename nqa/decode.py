@@ -193,8 +193,15 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     greedy: Program | None = None
     g_going, g_row = with_greedy, 0  # g_row: 1 when row 0 is the greedy path's own row (after position 0)
     beam_going = True
+    copies: dict[int, object] = {}  # n -> ctx repeated n times (rows take few distinct counts)
+
+    def repeated(n: int):
+        if n not in copies:
+            copies[n] = ctx.index(torch.zeros(n, dtype=torch.long, device=device))
+        return copies[n]
+
     for t in range(T + 1):
-        cb = ctx.index(torch.zeros(h.shape[0], dtype=torch.long, device=device))
+        cb = repeated(h.shape[0])
         h, z = model.step(cb, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
         select = model.select_logp(cb, z) if t < T else None
@@ -260,8 +267,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         g_row = int(g_going)
         idx = torch.tensor(next_rows, device=device)
         h = h[idx]
-        cb = ctx.index(torch.zeros(len(next_rows), dtype=torch.long, device=device))
-        prev_op, prev_col = _history(model, cb, torch.tensor(next_op, device=device),
+        prev_op, prev_col = _history(model, repeated(len(next_rows)), torch.tensor(next_op, device=device),
                                      torch.tensor(next_col, device=device))
     finished.sort(key=lambda x: -x[0])
     alternatives = [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
