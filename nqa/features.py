@@ -55,6 +55,7 @@ class Features:
     answer_items: np.ndarray | None = None  # (R, C) int64: which answer item a cell holds (-1: none); None: not a lookup
     encoded: dict[str, torch.Tensor] | None = None  # cached frozen encoder outputs (Encoded.slice)
     meta: dict = field(default_factory=dict)
+    col_mention: np.ndarray | None = None  # (C, W) float32: the question words that spell the column's name
 
 
 def answer_targets(table: Table, answer: list[str]) -> tuple[float, np.ndarray | None]:
@@ -129,7 +130,23 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         groups = np.zeros((0, C), np.int64)
         match = np.zeros((K, 0, C), bool)
     return Features(list(question.tokens), table.column_names, R if with_rows else 0, values, nonempty, groups,
-                    match, col_feats, const_feats, number, is_text, span, const_col)
+                    match, col_feats, const_feats, number, is_text, span, const_col,
+                    col_mention=column_mentions(question, table))
+
+
+def column_mentions(question: Question, table: Table) -> np.ndarray:
+    """(C, W) float32: 1 on the question words that spell a column's whole (normalised) name, at every
+    place it occurs. Read only with ProgrammerConfig.col_mentions: the mention's contextual word
+    vectors tell the column pointer where in the question the column is named (next to which number)."""
+    toks = [normalize_text(t) for t in question.tokens]
+    out = np.zeros((table.n_cols, len(toks)), dtype=np.float32)
+    for j, name in enumerate(table.column_names):
+        name_toks = normalize_text(name).split()
+        n = len(name_toks)
+        for i in range(len(toks) - n + 1 if n else 0):
+            if toks[i:i + n] == name_toks:
+                out[j, i:i + n] = 1.0
+    return out
 
 
 def with_answer(f: Features, table: Table, answer: list[str]) -> Features:
@@ -157,6 +174,7 @@ class Batch:
     has_number: torch.Tensor  # (B,) bool
     answer_items: torch.Tensor  # (B, R, C) long: answer item held by each cell, -1 none
     has_cells: torch.Tensor  # (B,) bool: every answer item is in the table
+    col_mention: torch.Tensor | None = None  # (B, C, W) float: Features.col_mention
 
     @property
     def size(self) -> int:
@@ -231,6 +249,9 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
         has_number=torch.from_numpy(~np.isnan(answer_number)),
         answer_items=torch.from_numpy(_pad(items, (R, C), np.int64, -1)),
         has_cells=torch.tensor([f.answer_items is not None for f in feats]),
+        col_mention=torch.from_numpy(_pad([f.col_mention if f.col_mention is not None else
+                                           np.zeros((len(f.column_names), len(f.words)), np.float32)
+                                           for f in feats], (C, W), np.float32)),
     )
 
 

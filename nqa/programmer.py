@@ -106,6 +106,11 @@ class ProgrammerConfig:
     # distribution shared by every op has to split between them. False: one shared distribution
     # (checkpoints trained before this option).
     op_columns: bool = False
+    # A column's vector also reads the question words that name it (their mean, like a constant's span):
+    # contextual vectors that say where the column is named, so that the column and constant pointers of
+    # one step can agree ("rank more than 0 and score less than 16"). False: header + features only
+    # (every checkpoint trained before this option). Measured on the synthetic task only.
+    col_mentions: bool = False
 
 
 @dataclass
@@ -193,6 +198,8 @@ class NeuralProgrammer(nn.Module):
         self.col_feat = nn.Linear(len(COL_FEATURES), D)
         self.col_norm = nn.LayerNorm(D)
         self.const_proj = nn.Linear(D, D)
+        if cfg.col_mentions:
+            self.col_mention_proj = nn.Linear(D, D)
         self.const_feat = nn.Linear(len(CONST_FEATURES), D)
         self.const_norm = nn.LayerNorm(D)
         self.drop = nn.Dropout(cfg.dropout)
@@ -230,7 +237,11 @@ class NeuralProgrammer(nn.Module):
         words = words[:, :batch.word_mask.shape[1]]
         word_mask = batch.word_mask
         question = self.question_proj(enc.pooled)  # (B, D)
-        cols = self.col_norm(self.col_proj(enc.col_states) + self.col_feat(batch.col_feats))  # (B, C, D)
+        cols = self.col_proj(enc.col_states) + self.col_feat(batch.col_feats)
+        if self.config.col_mentions:  # + the mean of the question words that name the column
+            m = batch.col_mention[:, :, :words.shape[1]]  # (B, C, W)
+            cols = cols + self.col_mention_proj(m @ words / m.sum(-1, keepdim=True).clamp_min(1))
+        cols = self.col_norm(cols)  # (B, C, D)
         # constant = mean of its span's word vectors + features
         pos = torch.arange(words.shape[1], device=words.device)
         span = batch.const_span  # (B, K, 2)

@@ -65,9 +65,9 @@ class SyntheticExample:
         return len(self.program.steps) - 1
 
 
-def make_table(rng: random.Random) -> tuple[Table, list[str], list[str]]:
-    """A random table: 1-3 word columns, 1-3 number columns, 5-12 rows."""
-    n_rows = rng.randint(*ROWS)
+def make_table(rng: random.Random, rows: tuple[int, int] = ROWS) -> tuple[Table, list[str], list[str]]:
+    """A random table: 1-3 word columns, 1-3 number columns, `rows` rows (inclusive range)."""
+    n_rows = rng.randint(*rows)
     words = rng.sample(sorted(WORD_COLUMNS), rng.randint(1, 3))
     nums = rng.sample(NUMBER_COLUMNS, rng.randint(1, 3))
     cols = words + nums
@@ -121,9 +121,10 @@ FAMILIES = ("count", "filter_count", "superlative", "filter_superlative", "first
             "max_min", "difference", "mfe", "two_filters_count", "filter_filter_superlative")
 
 
-def make_example(rng: random.Random, family: str | None = None) -> SyntheticExample | None:
+def make_example(rng: random.Random, family: str | None = None, rows: tuple[int, int] = ROWS
+                 ) -> SyntheticExample | None:
     """One example, or None when the draw gives an ill-posed question (the caller draws again)."""
-    table, words, nums = make_table(rng)
+    table, words, nums = make_table(rng, rows)
     family = family or rng.choice(FAMILIES)
     data_word = {w: table.columns[table.column_names.index(w)].text for w in words}
     data_num = {n: table.columns[table.column_names.index(n)].raw for n in nums}
@@ -262,12 +263,12 @@ def _every_step_needed(program: Program, table: Table, question: Question, answe
     return True
 
 
-def generate(n: int, seed: int, family: str | None = None) -> list[SyntheticExample]:
+def generate(n: int, seed: int, family: str | None = None, rows: tuple[int, int] = ROWS) -> list[SyntheticExample]:
     """n examples, the families in turn (or only `family`)."""
     rng = random.Random(seed)
     out: list[SyntheticExample] = []
     while len(out) < n:
-        ex = make_example(rng, family or FAMILIES[len(out) % len(FAMILIES)])
+        ex = make_example(rng, family or FAMILIES[len(out) % len(FAMILIES)], rows)
         if ex is not None:
             out.append(ex)
     return out
@@ -340,6 +341,12 @@ class TrainConfig:
     # training mix, "family:weight,...": families drawn in proportion (default 1); the test stays
     # uniform. Tried "filter_filter_superlative:3,two_filters_count:3,filter_superlative:2": no gain.
     family_weights: str = ""
+    min_rows: int = ROWS[0]  # rows per table, train and test
+    max_rows: int = ROWS[1]
+    # drop searched programs that put a question number on a column other than the one named just before it
+    lexical_binding: int = 1
+    op_columns: int = 0  # ProgrammerConfig.op_columns: a column query offset per selection op
+    col_mentions: int = 0  # ProgrammerConfig.col_mentions: column vectors read the question words naming them
     show_wrong: int = 0  # print this many wrong test answers per family (stderr)
 
 
@@ -380,17 +387,54 @@ def _constant_aware_search():
     return ConstantAwareSearch
 
 
-def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int, keep_per_state: int = 64) -> list[Program]:
+def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int, keep_per_state: int = 64,
+                         lexical_binding: bool = True) -> list[Program]:
     """Programs (up to max_steps selection steps) whose exact answer equals e's answer, found from the
-    answer alone (weak supervision), the `limit` most plausible ones (see `_plausibility`)."""
+    answer alone (weak supervision), the `limit` most plausible ones (see `_plausibility`). With
+    `lexical_binding`, programs that put a number filter on a column other than the one the question
+    names just before that number are dropped when any consistent program has no such binding."""
     from training.search import SearchConfig
 
     search = _constant_aware_search()(e.table, e.question, e.answer,
                                       SearchConfig(max_steps=max_steps, max_candidates=100_000,
                                                    keep_per_state=keep_per_state))
     found = search.run()
+    if lexical_binding:
+        named = _named_columns(e.question, e.table)
+        clean = [prog for prog in found if not _misbound(prog, named)]
+        found = clean or found  # drop number filters on a column other than the one named before the number
     found.sort(key=lambda prog: _plausibility(prog, search.col_in_q))
     return [Program([Step(op, column=c, constant=k) for op, c, k in prog]) for prog in found[:limit]]
+
+
+def _named_columns(question: Question, table: Table, window: int = 3) -> dict[int, int]:
+    """Number constant index -> the column whose name ends at most `window` tokens before it ("rank
+    more than 5": rank). Lexical evidence from the question text only, as a search over WTQ could use:
+    on a small table a count is often right with the numbers swapped between two named columns."""
+    from nqa.table import normalize_text
+
+    toks = [normalize_text(t) for t in question.tokens]
+    ends: list[tuple[int, int]] = []  # (token end, column)
+    for j, name in enumerate(table.column_names):
+        name_toks = normalize_text(name).split()
+        n = len(name_toks)
+        ends.extend((i + n, j) for i in range(len(toks) - n + 1) if n and toks[i:i + n] == name_toks)
+    out = {}
+    for k, c in enumerate(question.constants):
+        if c.kind != "number":
+            continue
+        before = [(end, j) for end, j in ends if 0 <= c.span[0] - end < window]
+        if before:
+            out[k] = max(before)[1]
+    return out
+
+
+def _misbound(prog: tuple, named: dict[int, int]) -> bool:
+    """Whether a number filter of `prog` compares a column other than the one named before its number."""
+    return any(op in _NUMBER_FILTERS and k in named and named[k] != c for op, c, k in prog)
+
+
+_NUMBER_FILTERS = ("filter_gt", "filter_ge", "filter_lt", "filter_le")
 
 
 def _in_question_order(a: tuple, b: tuple) -> bool:
@@ -444,10 +488,12 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     model = NeuralProgrammer(ProgrammerConfig(encoder=cfg.encoder, d_model=cfg.d_model, tiny_hidden=cfg.d_model,
-                                              dropout=0.0, max_steps=cfg.max_steps))
+                                              dropout=0.0, max_steps=cfg.max_steps, op_columns=bool(cfg.op_columns),
+                                              col_mentions=bool(cfg.col_mentions)))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    test = generate(cfg.n_test, cfg.seed + 1_000_003, cfg.family)
+    rows = (cfg.min_rows, cfg.max_rows)
+    test = generate(cfg.n_test, cfg.seed + 1_000_003, cfg.family, rows)
     weights = _family_weights(cfg.family_weights)
     start = time.time()
     deadline = start + cfg.minutes * 60
@@ -460,10 +506,11 @@ def train(cfg: TrainConfig) -> dict:
             family = cfg.family or rng.choices(FAMILIES, weights)[0]  # rejection must not thin out hard ones
             e = None
             while e is None:
-                e = make_example(rng, family)
+                e = make_example(rng, family, rows)
             fresh.append(e)
-        progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates) if cfg.mml_weight else []
-                 for e in fresh]
+        lexical = bool(cfg.lexical_binding)
+        progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates, lexical_binding=lexical)
+                 if cfg.mml_weight else [] for e in fresh]
         feats = _features(fresh)
         if model.encoder.frozen:  # a frozen encoder's outputs are cached once per example
             with torch.no_grad():
