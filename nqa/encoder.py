@@ -156,9 +156,11 @@ class Encoder(nn.Module):
         trainable = {n for n, p in self.bert.named_parameters() if p.requires_grad}
         return {f"bert.{n}" for n in self.bert.state_dict() if n not in trainable}
 
-    def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                needed: torch.Tensor | None = None) -> torch.Tensor:
+        """Last hidden states; with `needed` (FrozenMiniLM only) the others may come back zero."""
         if self.fast is not None:
-            return self.fast(input_ids, attention_mask)
+            return self.fast(input_ids, attention_mask, needed)
         if self.frozen:
             with torch.no_grad():
                 return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -185,12 +187,17 @@ class Encoder(nn.Module):
         return self._pool_names(self._states(n["input_ids"], n["attention_mask"]), n)
 
     @staticmethod
-    def _pool_names(h: torch.Tensor, n: dict[str, torch.Tensor]) -> torch.Tensor:
-        am = n["attention_mask"].clone()
-        am[:, 0] = 0  # [CLS]
+    def _name_pieces(n: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(N, L) bool: a header's own word pieces (without [CLS] and [SEP]), what its vector averages."""
+        am = n["attention_mask"].bool().clone()
+        am[:, 0] = False  # [CLS]
         lengths = n["attention_mask"].sum(1)
-        am[torch.arange(len(am)), (lengths - 1).clamp_min(0)] = 0  # [SEP]
-        am = am.to(h.dtype)
+        am[torch.arange(len(am)), (lengths - 1).clamp_min(0)] = False  # [SEP]
+        return am
+
+    @classmethod
+    def _pool_names(cls, h: torch.Tensor, n: dict[str, torch.Tensor]) -> torch.Tensor:
+        am = cls._name_pieces(n).to(h.dtype)
         return (h * am[..., None]).sum(1) / am.sum(1, keepdim=True).clamp_min(1)
 
     def _cached_names(self, n: dict[str, torch.Tensor],
@@ -214,9 +221,12 @@ class Encoder(nn.Module):
             rows = [first_row[key] for key in missing]
             width = max((len(key) for key in missing), default=1)
             sub = {k: n[k][rows, :width] for k in ("input_ids", "attention_mask")}
-            if question is not None:
-                h = self._states(*_stack_rows([question, sub]))
+            if question is not None:  # the question's every state is read (its mean includes [CLS], [SEP])
+                ids, mask = _stack_rows([question, sub])
                 B, Lq = question["input_ids"].shape
+                needed = mask.bool().clone()
+                needed[B:, :sub["input_ids"].shape[1]] = self._name_pieces(sub)
+                h = self._states(ids, mask, needed)
                 pooled_question = self._pool_questions(h[:B, :Lq], question)
                 h = h[B:, :sub["input_ids"].shape[1]]
             else:

@@ -128,8 +128,11 @@ class FrozenMiniLM(nn.Module):
     def _layer_weights(self, i: int):
         return lambda name: getattr(self, f"l{i}_{name}")
 
-    def _layers(self, ids: torch.Tensor, positions: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        """ids, positions (R, T); attend (R, 1, T, T) bool -> states (R, T, H)."""
+    def _layers(self, ids: torch.Tensor, positions: torch.Tensor, attend: torch.Tensor,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """ids, positions (R, T); attend (R, 1, T, T) bool -> states (R, T, H), or with `keep` (flat
+        indices into R * T) the states of those tokens only (n, H): the last layer's output product
+        and feed-forward then run for them alone (every token is still a key and a value)."""
         H, nh = self.hidden_size, self.n_heads
         x = self.word_emb[ids] + self.pos_emb[positions] + self.type0_emb
         x = F.layer_norm(x, (H,), self.emb_ln_w, self.emb_ln_b, self.eps)
@@ -139,14 +142,21 @@ class FrozenMiniLM(nn.Module):
             qkv = self._linear(x, b("qkv_w"), b("qkv_b")).view(R, T, 3, nh, H // nh).permute(2, 0, 3, 1, 4)
             ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attend)
             ctx = ctx.transpose(1, 2).reshape(R, T, H)
+            if keep is not None and i == self.n_layers - 1:
+                x, ctx = x.reshape(R * T, H)[keep], ctx.reshape(R * T, H)[keep]
             x = F.layer_norm(self._linear(ctx, b("out_w"), b("out_b")) + x, (H,), b("ln1_w"), b("ln1_b"), self.eps)
             up = F.gelu(self._linear(x, b("up_w"), b("up_b")))
             x = F.layer_norm(self._linear(up, b("down_w"), b("down_b")) + x, (H,), b("ln2_w"), b("ln2_b"), self.eps)
         return x
 
     @torch.no_grad()
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                needed: torch.Tensor | None = None) -> torch.Tensor:
         """Padded rows (N, L) -> last hidden states (N, L, H), zero at padding.
+
+        needed (N, L) bool, within attention_mask: the tokens whose states the caller reads (the
+        others come back zero). A header's [CLS] and [SEP] are never read, and a third of a table's
+        word pieces are those: the last layer skips most of its work for them.
 
         Same contract as BertModel(...).last_hidden_state on the real tokens. The rows are packed
         into as few rows of PACK_TOKENS as fit, each segment attending only to itself."""
@@ -172,7 +182,13 @@ class FrozenMiniLM(nn.Module):
         positions[rows, cols] = tok_j
         segment[rows, cols] = seg_i
         attend = (segment[:, :, None] == segment[:, None, :])[:, None]
-        out = self._layers(packed_ids, positions, attend)
+        if needed is None:
+            out = self._layers(packed_ids, positions, attend)
+            states = out.new_zeros(N, L, self.hidden_size)
+            states[seg_i, tok_j] = out[rows, cols]
+            return states
+        pick = needed[seg_i, tok_j]  # the needed tokens among the real ones, in the same order
+        out = self._layers(packed_ids, positions, attend, keep=rows[pick] * T + cols[pick])
         states = out.new_zeros(N, L, self.hidden_size)
-        states[seg_i, tok_j] = out[rows, cols]
+        states[seg_i[pick], tok_j[pick]] = out
         return states

@@ -82,6 +82,19 @@ def test_states_match_bert_model(encoders, monkeypatch, pack_tokens):
         assert (got[~real] == 0).all()
 
 
+def test_needed_tokens_get_the_full_states(encoders):
+    """forward(..., needed): the last layer runs its feed-forward for the needed tokens only; their
+    states must be those of the full pass, and the others zero."""
+    _, fast = encoders
+    tokens = tokenize_names(["Rank", "Nation", "Gold", "", "Year of the games", "1,234 (m)"])
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    needed = Encoder._name_pieces(tokens)
+    full = fast(ids, mask)
+    part = fast(ids, mask, needed)
+    torch.testing.assert_close(part[needed], full[needed], atol=1e-5, rtol=1e-5)
+    assert (part[~needed] == 0).all()
+
+
 @pytest.mark.parametrize("layers", [1, 2])
 def test_first_layers_match_bert_model_at_that_depth(encoders, layers):
     """encoder_layers=k: the states of MiniLM's k-th layer, on both backends."""
