@@ -87,6 +87,7 @@ def test_trainer_runs_and_reports_metrics(tmp_path):
     metrics = train(TrainConfig(minutes=0.05, n_test=12, batch_size=8, d_model=16, threads=1,
                                 out=str(tmp_path / "m")))
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["updates"] >= 1
+    assert metrics["nonfinite_grad_updates"] == 0 and 0 < metrics["max_grad_norm"] < float("inf")
     assert set(metrics["per_family"]) == set(FAMILIES)
     assert (tmp_path / "m" / "model.safetensors").exists()
 

@@ -502,6 +502,7 @@ def train(cfg: TrainConfig) -> dict:
     start = time.time()
     deadline = start + cfg.minutes * 60
     update, act_start = 0, None
+    nonfinite, max_norm = 0, 0.0  # gradient norms before clipping: the issue asks for finite ones throughout
     pool: list = []  # (features, consistent programs); reused: generating costs as much as an update
     while time.time() < deadline:
         n_new = cfg.batch_size if len(pool) < 4 * cfg.batch_size else cfg.fresh_per_update
@@ -550,14 +551,19 @@ def train(cfg: TrainConfig) -> dict:
             total = total + cfg.mml_weight * mml
         opt.zero_grad()
         total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+        if math.isfinite(norm):
+            max_norm = max(max_norm, norm)
+        else:
+            nonfinite += 1
         opt.step()
         update += 1
         if update % cfg.log_every == 0:
             print(f"update {update} t={time.time() - start:.0f}s pool={len(pool)} act={act} "
                   + " ".join(f"{k}={float(v.detach()):.3f}" for k, v in losses.items()), file=sys.stderr, flush=True)
     metrics = evaluate(model, test, cfg.show_wrong)
-    metrics.update({"updates": update, "train_seconds": round(time.time() - start, 1), "examples_generated": len(pool),
+    metrics.update({"updates": update, "nonfinite_grad_updates": nonfinite, "max_grad_norm": round(max_norm, 3),
+                    "train_seconds": round(time.time() - start, 1), "examples_generated": len(pool),
                     "config": {k: v for k, v in cfg.__dict__.items() if k not in ("out", "show_wrong")}})
     if cfg.out:
         model.save_pretrained(cfg.out)
