@@ -257,7 +257,8 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 c, kk = divmod(rest, K)
                 op = SELECT_OPS[o]
                 ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
-                             op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i], const_lp[i] if n_const else None)
+                             op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i],
+                             const_lp[i] if n_const else None)
                 new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
                 next_rows.append(b0 + i), next_op.append(o), next_col.append(c)
             beams = new_beams

@@ -188,7 +188,8 @@ class NeuralProgrammer(nn.Module):
         super().__init__()
         self.config = cfg = config or ProgrammerConfig()
         self.encoder = Encoder(EncoderConfig(kind=cfg.encoder, train_top_layers=cfg.encoder_train_top_layers,
-                                             layers=cfg.encoder_layers, tiny_hidden=cfg.tiny_hidden, tiny_layers=cfg.tiny_layers))
+                                             layers=cfg.encoder_layers, tiny_hidden=cfg.tiny_hidden,
+                                             tiny_layers=cfg.tiny_layers))
         H, D = self.encoder.hidden_size, cfg.d_model
         # projections to d_model, each layer-normalised: encoder outputs share a large common
         # component, and the heads need the differences between questions (and columns) at unit scale

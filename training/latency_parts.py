@@ -4,8 +4,8 @@
 
 Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
 MiniLM pass (question + headers the cache lacks), the projections into the programmer, decoding
-(the greedy program and the top-k beam, k as `ask` uses it, in one pass); then `ask` end to end (which adds running the programs and building the
-Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
+(the greedy program and the top-k beam, k as `ask` uses it, in one pass); then `ask` end to end
+(which adds running the programs and building the Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
 its latency. Prints one JSON line.
 """
 from __future__ import annotations
