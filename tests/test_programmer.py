@@ -179,9 +179,11 @@ def test_greedy_riding_in_the_beam_is_the_greedy_program(op_columns, seed):
             beam = _beam(model, ctx, t, q, 4, 4, 3)
             riding, beam2 = _beam(model, ctx, t, q, 4, 4, 3, with_greedy=True)
         assert str(riding) == str(greedy)
-        assert riding.halting == pytest.approx(greedy.halting, abs=1e-6)
+        # float32 products over a batch of one row and over several round differently (~1e-6)
+        assert riding.halting == pytest.approx(greedy.halting, abs=1e-5)
         for a, b in zip(riding.steps, greedy.steps):
-            assert (a.op_prob, a.column_prob, a.constant_prob) == pytest.approx((b.op_prob, b.column_prob, b.constant_prob), abs=1e-6)
+            assert (a.op_prob, a.column_prob, a.constant_prob) == pytest.approx(
+                (b.op_prob, b.column_prob, b.constant_prob), abs=1e-5)
         assert [str(p) for p in beam2] == [str(p) for p in beam]
 
 
