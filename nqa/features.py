@@ -19,7 +19,7 @@ import torch
 
 from nqa.encoder import Encoded, tokenize_names, tokenize_questions
 from nqa.ops import SoftTable
-from nqa.question import Question, column_match, match_matrix
+from nqa.question import Question, column_match, column_name_spans, match_matrix
 from nqa.table import Table, normalize_text, parse_number
 
 COL_FEATURES = ("name_in_question", "has_match", "has_text_match", "has_number_match",
@@ -138,14 +138,9 @@ def column_mentions(question: Question, table: Table) -> np.ndarray:
     """(C, W) float32: 1 on the question words that spell a column's whole (normalised) name, at every
     place it occurs. Read only with ProgrammerConfig.col_mentions: the mention's contextual word
     vectors tell the column pointer where in the question the column is named (next to which number)."""
-    toks = [normalize_text(t) for t in question.tokens]
-    out = np.zeros((table.n_cols, len(toks)), dtype=np.float32)
-    for j, name in enumerate(table.column_names):
-        name_toks = normalize_text(name).split()
-        n = len(name_toks)
-        for i in range(len(toks) - n + 1 if n else 0):
-            if toks[i:i + n] == name_toks:
-                out[j, i:i + n] = 1.0
+    out = np.zeros((table.n_cols, len(question.tokens)), dtype=np.float32)
+    for start, end, j in column_name_spans(question, table):
+        out[j, start:end] = 1.0
     return out
 
 

@@ -311,6 +311,18 @@ def match_matrix(question: Question, table: Table) -> np.ndarray:
     return out
 
 
+def column_name_spans(question: Question, table: Table) -> list[tuple[int, int, int]]:
+    """(start, end, column) for every place the question's tokens spell a column's whole normalised
+    name: where in the question a column is named (for features and for lexical evidence in search)."""
+    toks = [normalize_text(t) for t in question.tokens]
+    spans = []
+    for j, name in enumerate(table.column_names):
+        name_toks = normalize_text(name).split()
+        n = len(name_toks)
+        spans.extend((i, i + n, j) for i in range(len(toks) - n + 1) if n and toks[i:i + n] == name_toks)
+    return spans
+
+
 def column_match(question: Question, table: Table) -> np.ndarray:
     """(cols,) float: share of a column name's tokens that appear in the question."""
     q = set(normalize_text(question.text).split())

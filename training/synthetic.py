@@ -415,14 +415,9 @@ def _named_columns(question: Question, table: Table, window: int = 3) -> dict[in
     """Number constant index -> the column whose name ends at most `window` tokens before it ("rank
     more than 5": rank). Lexical evidence from the question text only, as a search over WTQ could use:
     on a small table a count is often right with the numbers swapped between two named columns."""
-    from nqa.table import normalize_text
+    from nqa.question import column_name_spans
 
-    toks = [normalize_text(t) for t in question.tokens]
-    ends: list[tuple[int, int]] = []  # (token end, column)
-    for j, name in enumerate(table.column_names):
-        name_toks = normalize_text(name).split()
-        n = len(name_toks)
-        ends.extend((i + n, j) for i in range(len(toks) - n + 1) if n and toks[i:i + n] == name_toks)
+    ends = [(end, j) for _, end, j in column_name_spans(question, table)]  # (token end, column)
     out = {}
     for k, c in enumerate(question.constants):
         if c.kind != "number":
@@ -513,8 +508,8 @@ def train(cfg: TrainConfig) -> dict:
             while e is None:
                 e = make_example(rng, family, rows)
             fresh.append(e)
-        lexical = bool(cfg.lexical_binding)
-        progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates, lexical_binding=lexical)
+        progs = [_consistent_programs(e, cfg.max_steps, cfg.search_candidates,
+                                      lexical_binding=bool(cfg.lexical_binding))
                  if cfg.mml_weight else [] for e in fresh]
         feats = _features(fresh)
         if model.encoder.frozen:  # a frozen encoder's outputs are cached once per example
