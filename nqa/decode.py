@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -25,14 +26,15 @@ from nqa.table import Table
 
 @dataclass
 class _Choice:
-    """One step of a partial program, with the distributions it was chosen from."""
+    """One step of a partial program, with the distributions it was chosen from (numpy rows: the
+    beam reads single entries of them, ~0.1 us each in numpy against ~1 us per torch index)."""
 
     op: str
     column: int | None
     constant: int | None
-    op_lp: torch.Tensor  # (n_ops,) log-probabilities
-    col_lp: torch.Tensor  # (C,)
-    const_lp: torch.Tensor | None  # (K,)
+    op_lp: np.ndarray  # (n_ops,) log-probabilities
+    col_lp: np.ndarray  # (C,)
+    const_lp: np.ndarray | None  # (K,)
 
 
 @torch.inference_mode()
@@ -76,8 +78,9 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
         halts.append(halt)
+        term_np, tcol_np = _numpy(term_lp, tcol_lp)
         for b in range(B):
-            terms[b].append(_terminal_choice(term_lp[b], tcol_lp[b]))
+            terms[b].append(_terminal_choice(term_np[b], tcol_np[b]))
         halted |= halt >= 0.5
         if t == T or bool(halted.all()):  # later positions cannot change a program that has halted
             break
@@ -86,12 +89,13 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         if col_lp.dim() == 3:  # the column distribution of the chosen op
             col_lp = col_lp[torch.arange(B, device=op_i.device), op_i]
         col_i, const_i = col_lp.argmax(-1), const_lp.argmax(-1)
-        for b in range(B):
-            op = SELECT_OPS[int(op_i[b])]
-            has_const = bool(ctx.const_mask[b].any())
-            steps[b].append(_Choice(op, int(col_i[b]) if op in OPS_WITH_COLUMN else None,
-                                    int(const_i[b]) if op in OPS_WITH_CONSTANT and has_const else None,
-                                    op_lp[b], col_lp[b], const_lp[b]))
+        rows = _numpy(op_lp, col_lp, const_lp)
+        has_const = ctx.const_mask.any(1).tolist()
+        for b, (o, c, kk) in enumerate(zip(op_i.tolist(), col_i.tolist(), const_i.tolist())):
+            op = SELECT_OPS[o]
+            steps[b].append(_Choice(op, c if op in OPS_WITH_COLUMN else None,
+                                    kk if op in OPS_WITH_CONSTANT and has_const[b] else None,
+                                    rows[0][b], rows[1][b], rows[2][b]))
         prev_op, prev_col = _history(model, ctx, op_i, col_i)
     halt_probs = torch.stack(halts, 1)  # (B, T + 1)
     halt_probs[:, -1] = 1.0
@@ -111,7 +115,11 @@ def _history(model, ctx, op_i: torch.Tensor, col_i: torch.Tensor):
     return model.history(ctx, one_op, one_col)
 
 
-def _terminal_choice(term_lp: torch.Tensor, tcol_lp: torch.Tensor) -> _Choice:
+def _numpy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+    return tuple(x.detach().cpu().numpy() for x in tensors)
+
+
+def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray) -> _Choice:
     op = TERMINAL_OPS[int(term_lp.argmax())]
     return _Choice(op, int(tcol_lp.argmax()) if op in OPS_WITH_COLUMN else None, None, term_lp, tcol_lp, None)
 
@@ -123,9 +131,9 @@ def _program(choices: list[_Choice], halts: list[float], table: Table, question:
     steps = []
     for i, c in enumerate(choices):
         op_names = SELECT_OPS if i < len(choices) - 1 else TERMINAL_OPS
-        op_p = c.op_lp.exp().tolist()
-        col_p = c.col_lp.exp().tolist()[:len(names)]
-        const_p = c.const_lp.exp().tolist()[:len(consts)] if c.const_lp is not None else []
+        op_p = np.exp(c.op_lp).tolist()
+        col_p = np.exp(c.col_lp[:len(names)]).tolist()
+        const_p = np.exp(c.const_lp[:len(consts)]).tolist() if c.const_lp is not None else []
         steps.append(Step(
             op=c.op, column=c.column, column_name=names[c.column] if c.column is not None else None,
             constant=c.constant, constant_value=consts[c.constant] if c.constant is not None else None,
@@ -152,39 +160,46 @@ def _act_weights(halts: list[float]) -> list[float]:
     return w + [max(0.0, 1.0 - cum)]
 
 
-_SEL_COL = torch.tensor([op in OPS_WITH_COLUMN for op in SELECT_OPS])
-_SEL_CONST = torch.tensor([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
-_TERM_COL = torch.tensor([op in OPS_WITH_COLUMN for op in TERMINAL_OPS])
+_SEL_COL = np.array([op in OPS_WITH_COLUMN for op in SELECT_OPS])
+_SEL_CONST = np.array([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
+_TERM_COL = np.array([op in OPS_WITH_COLUMN for op in TERMINAL_OPS])
+_SEL_COL_T = torch.from_numpy(_SEL_COL)
 
 
-def _factor(lp: torch.Tensor, needed: torch.Tensor, n: int) -> torch.Tensor:
+def _factor(lp: np.ndarray, needed: np.ndarray, n: int) -> np.ndarray:
     """(nb, N) log-probs of an argument, or (nb, ops, N) given each op -> (nb, ops, n): the
     argument's log-prob for ops that take it; for ops that do not, 0 at index 0 and -inf elsewhere
     (the argument is absent, counted once)."""
     nb = lp.shape[0]
-    absent = torch.full((nb, n), float("-inf"), device=lp.device)
-    absent[:, 0] = 0.0
+    absent = np.full((nb, 1, n), -np.inf, dtype=np.float32)
+    absent[:, :, 0] = 0.0
     if lp.shape[-1] < n:  # no real argument at all (e.g. no constants): only the absent form exists
-        return absent[:, None, :].expand(nb, len(needed), n)
-    per_op = lp[:, :, :n] if lp.dim() == 3 else lp[:, None, :n]
-    return torch.where(needed.to(lp.device)[None, :, None], per_op, absent[:, None, :])
+        return np.broadcast_to(absent, (nb, len(needed), n))
+    per_op = lp[:, :, :n] if lp.ndim == 3 else lp[:, None, :n]
+    return np.where(needed[None, :, None], per_op, absent)
 
 
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
           with_greedy: bool = False) -> list[Program] | tuple[Program, list[Program]]:
-    """Beam search over programs of one example (ctx has batch size 1), scored with torch ops over
-    every (op, column, constant) at once.
+    """Beam search over programs of one example (ctx has batch size 1), scored over every
+    (op, column, constant) at once.
+
+    The controller runs in torch; the scoring and bookkeeping run in numpy on its outputs (one
+    conversion per position), with the same float32 sums in the same order as torch would do them:
+    at a batch of one, ~1 us of dispatch per torch op over ~1,000 tiny ops was most of decoding.
+    topk stays torch's (its order of ties).
 
     with_greedy: also decode the greedy program (as `_greedy` does) and return (greedy, beam). Its
     path rides as one more row of the beam's controller steps (and shares position 0 with it): at a
     batch of one the controller is Python overhead of many tiny products, so this costs a fraction
-    of a separate greedy pass (~1 ms of an answer's ~8 ms)."""
+    of a separate greedy pass."""
     T = model.config.max_steps
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
+    op_ok = ctx.op_mask[0].cpu().numpy()
     h, prev_op, prev_col = model.initial_state(ctx)
     device = h.device
-    scores = torch.zeros(1, device=device)
+    scores = np.zeros(1, dtype=np.float32)
     beams: list[tuple[list[_Choice], list[float]]] = [([], [])]
     finished: list[tuple[float, list[_Choice], list[float]]] = []
     g_steps: list[_Choice] = []  # the greedy path, while it goes on
@@ -204,7 +219,14 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         cb = repeated(h.shape[0])
         h, z = model.step(cb, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
-        select = model.select_logp(cb, z) if t < T else None
+        if t < T:
+            log_halt, log_go = torch.log(halt.clamp_min(1e-9)), torch.log1p(-halt.clamp_max(1 - 1e-6))
+            op_lp, col_lp, const_lp = model.select_logp(cb, z)
+            term_lp, tcol_lp, halt, log_halt, log_go, op_lp, col_lp, const_lp = _numpy(
+                term_lp, tcol_lp, halt, log_halt, log_go, op_lp, col_lp, const_lp)
+        else:
+            term_lp, tcol_lp, halt = _numpy(term_lp, tcol_lp, halt)
+            log_halt = np.zeros_like(halt)
         next_rows, next_op, next_col = [], [], []
         if g_going:  # row 0: _greedy's choices for one example
             g_terms.append(_terminal_choice(term_lp[0], tcol_lp[0]))
@@ -213,38 +235,33 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 g_going = False
                 greedy = _program(g_steps + [g_terms[-1]], _act_weights(g_halts), table, question)
             else:
-                op_lp, col_lp, const_lp = (x[0] for x in select)
-                o = int(op_lp.argmax())
-                col_lp = col_lp[o] if col_lp.dim() == 2 else col_lp
-                c, kk = int(col_lp.argmax()), int(const_lp.argmax())
+                o = int(op_lp[0].argmax())
+                g_col = col_lp[0, o] if col_lp.ndim == 3 else col_lp[0]
+                c, kk = int(g_col.argmax()), int(const_lp[0].argmax())
                 op = SELECT_OPS[o]
                 g_steps.append(_Choice(op, c if op in OPS_WITH_COLUMN else None,
-                                       kk if op in OPS_WITH_CONSTANT and n_const else None, op_lp, col_lp, const_lp))
+                                       kk if op in OPS_WITH_CONSTANT and n_const else None, op_lp[0], g_col,
+                                       const_lp[0]))
                 next_rows.append(0), next_op.append(o), next_col.append(c)
         if beam_going:  # the beam's rows follow the greedy row
             b0 = g_row
-            term_lp, tcol_lp, halt = term_lp[b0:], tcol_lp[b0:], halt[b0:]
-            log_halt = torch.zeros_like(halt) if t == T else torch.log(halt.clamp_min(1e-9))
-            term = (scores + log_halt)[:, None, None] + term_lp[:, :, None] + _factor(tcol_lp, _TERM_COL, n_cols)
-            top = term.flatten().topk(min(k, term.numel()))
-            for sc, flat in zip(top.values.tolist(), top.indices.tolist()):
+            term = ((scores + log_halt[b0:])[:, None, None] + term_lp[b0:, :, None]
+                    + _factor(tcol_lp[b0:], _TERM_COL, n_cols))
+            for sc, flat in _top(term, k):
                 i, rest = divmod(flat, term.shape[1] * term.shape[2])
                 o, c = divmod(rest, term.shape[2])
                 op = TERMINAL_OPS[o]
                 finished.append((sc, beams[i][0] + [_Choice(op, c if op in OPS_WITH_COLUMN else None, None,
-                                                            term_lp[i], tcol_lp[i], None)],
-                                 beams[i][1] + [float(halt[i]) if t < T else 1.0]))
+                                                            term_lp[b0 + i], tcol_lp[b0 + i], None)],
+                                 beams[i][1] + [float(halt[b0 + i]) if t < T else 1.0]))
             beam_going = t < T
         if beam_going:
-            op_lp, col_lp, const_lp = (x[b0:] for x in select)
-            log_go = torch.log1p(-halt.clamp_max(1 - 1e-6))
-            op_lp = op_lp.masked_fill(~cb.op_mask[b0:], float("-inf"))
             nk = max(n_const, 1)
-            sel = ((scores + log_go)[:, None, None, None] + op_lp[:, :, None, None]
-                   + _factor(col_lp, _SEL_COL, n_cols)[..., None]
-                   + _factor(const_lp if n_const else const_lp[:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
-            top = sel.flatten().topk(min(beam_size, sel.numel()))
-            keep = [(sc, flat) for sc, flat in zip(top.values.tolist(), top.indices.tolist()) if sc > float("-inf")]
+            beam_op = np.where(op_ok, op_lp[b0:], np.float32(-np.inf))
+            sel = ((scores + log_go[b0:])[:, None, None, None] + beam_op[:, :, None, None]
+                   + _factor(col_lp[b0:], _SEL_COL, n_cols)[..., None]
+                   + _factor(const_lp[b0:] if n_const else const_lp[b0:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
+            keep = [(sc, flat) for sc, flat in _top(sel, beam_size) if sc > float("-inf")]
             finished.sort(key=lambda x: -x[0])
             # a partial program can only lose probability: stop when k finished programs beat every beam
             beam_going = bool(keep) and not (len(finished) >= k and finished[k - 1][0] >= keep[0][0])
@@ -257,19 +274,26 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 c, kk = divmod(rest, K)
                 op = SELECT_OPS[o]
                 ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
-                             op_lp[i], col_lp[i, o] if col_lp.dim() == 3 else col_lp[i],
-                             const_lp[i] if n_const else None)
-                new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[i])]))
+                             beam_op[i], col_lp[b0 + i, o] if col_lp.ndim == 3 else col_lp[b0 + i],
+                             const_lp[b0 + i] if n_const else None)
+                new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[b0 + i])]))
                 next_rows.append(b0 + i), next_op.append(o), next_col.append(c)
             beams = new_beams
-            scores = torch.tensor([sc for sc, _ in keep], device=device)
+            scores = np.array([sc for sc, _ in keep], dtype=np.float32)
         if not next_rows:
             break
         g_row = int(g_going)
-        idx = torch.tensor(next_rows, device=device)
-        h = h[idx]
-        prev_op, prev_col = _history(model, repeated(len(next_rows)), torch.tensor(next_op, device=device),
-                                     torch.tensor(next_col, device=device))
+        h = h[torch.tensor(next_rows, device=device)]
+        # the history of chosen steps: the rows of model.history's one-hot products, read directly
+        ops_i = torch.tensor(next_op, device=device)
+        prev_op = model.op_emb[ops_i]
+        prev_col = ctx.cols[0, torch.tensor(next_col, device=device)] * _SEL_COL_T.to(device)[ops_i, None]
     finished.sort(key=lambda x: -x[0])
     alternatives = [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
     return (greedy, alternatives) if with_greedy else alternatives
+
+
+def _top(scores: np.ndarray, n: int) -> list[tuple[float, int]]:
+    """The n best (score, flat index) of an array, best first, ties in torch.topk's order."""
+    top = torch.from_numpy(np.ascontiguousarray(scores).reshape(-1)).topk(min(n, scores.size))
+    return list(zip(top.values.tolist(), top.indices.tolist()))

@@ -49,20 +49,35 @@ def word_piece_tokenizer():
     return tok
 
 
-def matmul_dtype() -> torch.dtype:
-    """float32 unless NQA_ENCODER_DTYPE=bfloat16 asks for bfloat16 products.
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (x86 AVX512-BF16 or AMX). Elsewhere bfloat16
+    products are emulated and slower than float32, so `auto` keeps float32 there."""
+    import platform
 
-    bfloat16 is ~2x faster per product on CPUs that do it natively (AVX512-BF16, AMX) and slow
-    elsewhere; its states differ from float32 by ~1e-2, which changed 5 of 2,831 WTQ dev answers of
-    the shipped model (accuracy unchanged, 40.94%; the earlier 6-layer model: 11, 39.70% vs 39.77%).
-    Answers the same on every machine are worth more than those milliseconds,
-    so it is opt-in."""
-    choice = os.environ.get("NQA_ENCODER_DTYPE", "float32").strip().lower()
-    if choice in ("float32", "fp32", ""):
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def matmul_dtype() -> torch.dtype:
+    """The dtype of the encoder's products: NQA_ENCODER_DTYPE = auto (default) | float32 | bfloat16.
+
+    auto: bfloat16 on CPUs that do it in hardware, float32 elsewhere. A question's encoder pass
+    streams ~7 MB of weights per layer, more than a core's L2 holds, so at ~25 word pieces the
+    products wait on memory: halving the bytes takes the shipped model's encoder from ~4.6 to
+    ~3.0 ms (1 thread, this repository's 2-core EPYC). Products of bfloat16 inputs accumulate in
+    float32, and everything else (embeddings, LayerNorm, attention, the programmer) stays float32;
+    the states move by ~1e-2, which changes 5 of 2,831 WTQ dev answers of the shipped model (accuracy
+    the same, 40.94%; docs/programmer.md). Training always encodes in float32 (training/train.py),
+    so a retrained checkpoint does not depend on the machine that trained it."""
+    choice = os.environ.get("NQA_ENCODER_DTYPE", "auto").strip().lower()
+    if choice in ("auto", ""):
+        return torch.bfloat16 if native_bfloat16() else torch.float32
+    if choice in ("float32", "fp32"):
         return torch.float32
     if choice in ("bfloat16", "bf16"):
         return torch.bfloat16
-    raise ValueError(f"NQA_ENCODER_DTYPE={choice!r}: use float32 or bfloat16")
+    raise ValueError(f"NQA_ENCODER_DTYPE={choice!r}: use auto, float32 or bfloat16")
 
 
 class FrozenMiniLM(nn.Module):

@@ -5,6 +5,7 @@ that keep it honest: every difference from BertModel would be a silently differe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -138,14 +139,32 @@ def test_encoder_outputs_match_the_transformers_backend(encoders, monkeypatch):
             torch.testing.assert_close(getattr(b, name), getattr(a, name), atol=1e-4, rtol=1e-4)
 
 
-def test_matmul_dtype_is_float32_unless_asked(monkeypatch):
+@pytest.mark.parametrize("native", [False, True])
+def test_matmul_dtype_is_bfloat16_only_where_the_cpu_does_it(monkeypatch, native):
+    monkeypatch.setattr(minilm, "native_bfloat16", lambda: native)
     monkeypatch.delenv("NQA_ENCODER_DTYPE", raising=False)
+    assert minilm.matmul_dtype() == (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setenv("NQA_ENCODER_DTYPE", "auto")
+    assert minilm.matmul_dtype() == (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setenv("NQA_ENCODER_DTYPE", "float32")
     assert minilm.matmul_dtype() == torch.float32
     monkeypatch.setenv("NQA_ENCODER_DTYPE", "bfloat16")
     assert minilm.matmul_dtype() == torch.bfloat16
     monkeypatch.setenv("NQA_ENCODER_DTYPE", "int4")
     with pytest.raises(ValueError, match="NQA_ENCODER_DTYPE"):
         minilm.matmul_dtype()
+
+
+def test_training_encodes_in_float32(monkeypatch):
+    """A checkpoint must not depend on the CPU that trained it: training's encoder is float32 even
+    where answering would pick bfloat16."""
+    from training.train import TrainConfig, build_model
+
+    monkeypatch.setattr(minilm, "native_bfloat16", lambda: True)
+    monkeypatch.delenv("NQA_ENCODER_DTYPE", raising=False)
+    model = build_model(TrainConfig(model={"encoder_layers": 1}))
+    assert model.encoder.fast.dtype == torch.float32
+    assert "NQA_ENCODER_DTYPE" not in os.environ
 
 
 def test_answering_does_not_import_transformers():

@@ -244,13 +244,24 @@ def make_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> l
 
 
 def build_model(cfg: TrainConfig):
+    """The model to train. Its frozen encoder runs in float32 unless NQA_ENCODER_DTYPE says
+    otherwise: answering picks bfloat16 on CPUs that do it in hardware (nqa.minilm.matmul_dtype),
+    but a checkpoint must not depend on the machine that trained it."""
     from nqa.programmer import NeuralProgrammer, ProgrammerConfig
 
-    if cfg.init_from:
-        from nqa.api import TableQA
+    previous = os.environ.get("NQA_ENCODER_DTYPE")
+    os.environ["NQA_ENCODER_DTYPE"] = previous or "float32"
+    try:
+        if cfg.init_from:
+            from nqa.api import TableQA
 
-        return TableQA.from_pretrained(cfg.init_from).model.train()
-    return NeuralProgrammer(ProgrammerConfig(**cfg.model))
+            return TableQA.from_pretrained(cfg.init_from).model.train()
+        return NeuralProgrammer(ProgrammerConfig(**cfg.model))
+    finally:
+        if previous is None:
+            del os.environ["NQA_ENCODER_DTYPE"]
+        else:
+            os.environ["NQA_ENCODER_DTYPE"] = previous
 
 
 def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, progress: bool = False,
@@ -295,8 +306,11 @@ def encoded_cache_key(items: list[Item], model) -> str:
     """Frozen encoder outputs depend only on the words, the headers and the encoder."""
     import hashlib
 
+    fast = model.encoder.fast
+    dtype = [str(fast.dtype)] if fast is not None and fast.dtype != torch.float32 else []  # float32: keys as before
     h = hashlib.sha1(json.dumps([model.config.encoder, model.config.encoder_train_top_layers]
-                                  + ([model.config.encoder_layers] if model.config.encoder_layers else [])).encode())
+                                  + ([model.config.encoder_layers] if model.config.encoder_layers else [])
+                                  + dtype).encode())
     for it in items:
         h.update(("\x1f".join(it.features.words) + "\x1e" + "\x1f".join(it.features.column_names) + "\x1d").encode())
     return h.hexdigest()[:16]
