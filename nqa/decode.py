@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nqa.features import build_features, collate
+from nqa.folded_controller import FoldedController
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Question
 from nqa.table import Table
@@ -163,7 +164,6 @@ def _act_weights(halts: list[float]) -> list[float]:
 _SEL_COL = np.array([op in OPS_WITH_COLUMN for op in SELECT_OPS])
 _SEL_CONST = np.array([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
 _TERM_COL = np.array([op in OPS_WITH_COLUMN for op in TERMINAL_OPS])
-_SEL_COL_T = torch.from_numpy(_SEL_COL)
 
 
 def _factor(lp: np.ndarray, needed: np.ndarray, n: int) -> np.ndarray:
@@ -184,21 +184,19 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     """Beam search over programs of one example (ctx has batch size 1), scored over every
     (op, column, constant) at once.
 
-    The controller runs in torch; the scoring and bookkeeping run in numpy on its outputs (one
-    conversion per position), with the same float32 sums in the same order as torch would do them:
-    at a batch of one, ~1 us of dispatch per torch op over ~1,000 tiny ops was most of decoding.
-    topk stays torch's (its order of ties).
+    At a batch of one, decoding was ~1,000 tiny torch calls: the controller runs here as
+    nqa.folded_controller (its products folded once per question), and the scoring and bookkeeping
+    run in numpy on its outputs, one conversion per position. topk stays torch's (its order of ties).
 
     with_greedy: also decode the greedy program (as `_greedy` does) and return (greedy, beam). Its
-    path rides as one more row of the beam's controller steps (and shares position 0 with it): at a
-    batch of one the controller is Python overhead of many tiny products, so this costs a fraction
-    of a separate greedy pass."""
+    path rides as one more row of the beam's controller steps (and shares position 0 with it), at a
+    fraction of the cost of a separate greedy pass."""
     T = model.config.max_steps
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
     op_ok = ctx.op_mask[0].cpu().numpy()
-    h, prev_op, prev_col = model.initial_state(ctx)
-    device = h.device
+    controller = FoldedController(model, ctx)
+    h, history = controller.h0, controller.history
     scores = np.zeros(1, dtype=np.float32)
     beams: list[tuple[list[_Choice], list[float]]] = [([], [])]
     finished: list[tuple[float, list[_Choice], list[float]]] = []
@@ -208,24 +206,13 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     greedy: Program | None = None
     g_going, g_row = with_greedy, 0  # g_row: 1 when row 0 is the greedy path's own row (after position 0)
     beam_going = True
-    copies: dict[int, object] = {}  # n -> ctx repeated n times (rows take few distinct counts)
-
-    def repeated(n: int):
-        if n not in copies:
-            copies[n] = ctx.index(torch.zeros(n, dtype=torch.long, device=device))
-        return copies[n]
-
     for t in range(T + 1):
-        cb = repeated(h.shape[0])
-        h, z = model.step(cb, h, prev_op, prev_col)
-        term_lp, tcol_lp, halt = model.terminal_logp(cb, z)
+        h, at = controller.step(h, history)
+        term_lp, tcol_lp, halt = at.term_lp, at.tcol_lp, at.halt
+        op_lp, col_lp, const_lp = at.op_lp, at.col_lp, at.const_lp
         if t < T:
-            log_halt, log_go = torch.log(halt.clamp_min(1e-9)), torch.log1p(-halt.clamp_max(1 - 1e-6))
-            op_lp, col_lp, const_lp = model.select_logp(cb, z)
-            term_lp, tcol_lp, halt, log_halt, log_go, op_lp, col_lp, const_lp = _numpy(
-                term_lp, tcol_lp, halt, log_halt, log_go, op_lp, col_lp, const_lp)
+            log_halt, log_go = np.log(np.maximum(halt, 1e-9)), np.log1p(-np.minimum(halt, 1 - 1e-6))
         else:
-            term_lp, tcol_lp, halt = _numpy(term_lp, tcol_lp, halt)
             log_halt = np.zeros_like(halt)
         next_rows, next_op, next_col = [], [], []
         if g_going:  # row 0: _greedy's choices for one example
@@ -283,11 +270,8 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         if not next_rows:
             break
         g_row = int(g_going)
-        h = h[torch.tensor(next_rows, device=device)]
-        # the history of chosen steps: the rows of model.history's one-hot products, read directly
-        ops_i = torch.tensor(next_op, device=device)
-        prev_op = model.op_emb[ops_i]
-        prev_col = ctx.cols[0, torch.tensor(next_col, device=device)] * _SEL_COL_T.to(device)[ops_i, None]
+        h = h[torch.tensor(next_rows, device=h.device)]
+        history = controller.history_of(next_op, next_col)
     finished.sort(key=lambda x: -x[0])
     alternatives = [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
     return (greedy, alternatives) if with_greedy else alternatives
