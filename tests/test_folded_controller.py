@@ -88,3 +88,18 @@ def test_folded_weights_follow_the_models_weights():
         _, z = model.step(ctx, *model.initial_state(ctx))
         want = model.terminal_logp(ctx, z)[0]
     np.testing.assert_allclose(after.term_lp, want.numpy(), atol=1e-5)
+
+
+def test_a_model_loaded_under_inference_mode_decodes(tmp_path):
+    """Inference tensors have no version counter; loading a model inside torch.inference_mode (as
+    user code may) must still decode, and decode the same programs."""
+    from nqa.decode import decode_programs
+
+    model = model_with(0, False)
+    model.save_pretrained(tmp_path)
+    q = parse_question(QUESTIONS[1], TABLE)
+    want = [str(p) for p in decode_programs(model, [TABLE], [q], k=4)[0]]
+    with torch.inference_mode():
+        loaded = NeuralProgrammer.from_pretrained(tmp_path)
+        got = [str(p) for p in decode_programs(loaded, [TABLE], [q], k=4)[0]]
+    assert got == want

@@ -8,8 +8,9 @@ What it measures (each figure in the final JSON line, which is the one to keep):
 * WTQ latency: `TableQA.ask(table, question)` per question on real WikiTableQuestions dev tables
   (random-split-1-dev, a seeded sample), model loaded, tables already read (reading each CSV is
   timed apart). Median and p90 in ms, pooled over `--nqa-passes` passes (3), each on a freshly
-  loaded model: one pass is ~1.5 s against TAPAS' ~90 s, so on a shared machine a second of noise
-  would otherwise move nqa's median alone. The median of each pass is reported too.
+  loaded model, run before, halfway through and after TAPAS' run: one pass takes ~1.5 s against
+  TAPAS' ~90 s, and on a shared machine a few seconds of noise would otherwise move nqa's median
+  alone. The median of each pass is reported too.
 * TAPAS-base on the same questions: `TapasConfig()` (base size) and `TapasForQuestionAnswering`
   with RANDOM weights (no download: speed does not depend on the weights), a `TapasTokenizer` over
   MiniLM's vocab.txt (both are BERT-uncased WordPiece vocabularies). Latency = tokenise + forward.
@@ -175,25 +176,44 @@ def load_wtq_sample(cfg: BenchConfig) -> WTQSample:
                      [e.context for e in chosen], load_s)
 
 
-def bench_nqa_wtq(load_qa, sample: WTQSample, batch_size: int, passes: int = 1) -> dict:
-    """`ask` one question at a time (`passes` times over the questions, each pass on a freshly loaded
-    model), then `ask_batch`, each on a freshly loaded model so that none finds another's caches (the
-    encoder caches header vectors) warm. latency_s / cpu_s: one list per pass."""
-    from tqdm import tqdm
+class AskPasses:
+    """`ask` one question at a time, pass after pass over the questions, each pass on a freshly
+    loaded model (the encoder caches header vectors: every pass starts as cold as the first).
+    The passes are run where the caller says: `nqa bench` spreads them over TAPAS' run."""
 
-    pairs = list(zip(sample.tables, sample.questions))
-    lat: list[list[float]] = []
-    cpu: list[list[float]] = []
-    for p in range(max(1, passes)):
-        qa = load_qa()
+    def __init__(self, load_qa, sample: WTQSample, passes: int) -> None:
+        self.load_qa, self.sample, self.total = load_qa, sample, max(1, passes)
+        self.lat: list[list[float]] = []  # one list per pass
+        self.cpu: list[list[float]] = []
+
+    def run(self) -> None:
+        from tqdm import tqdm
+
+        pairs = list(zip(self.sample.tables, self.sample.questions))
+        qa = self.load_qa()
         for t, q in pairs[:3]:  # warm-up: lazy imports, allocator
             qa.ask(t, q)
-        lat.append([]), cpu.append([])
-        for t, q in tqdm(pairs, desc=f"nqa ask (WTQ), pass {p + 1}/{passes}", file=sys.stderr):
+        self.lat.append([]), self.cpu.append([])
+        for t, q in tqdm(pairs, desc=f"nqa ask (WTQ), pass {len(self.lat)}/{self.total}", file=sys.stderr):
             c0, t0 = time.process_time(), time.perf_counter()
             qa.ask(t, q)
-            lat[-1].append(time.perf_counter() - t0)
-            cpu[-1].append(time.process_time() - c0)
+            self.lat[-1].append(time.perf_counter() - t0)
+            self.cpu[-1].append(time.process_time() - c0)
+
+    def remaining(self) -> int:
+        return self.total - len(self.lat)
+
+
+def bench_nqa_wtq(load_qa, sample: WTQSample, batch_size: int, passes: AskPasses | int = 1) -> dict:
+    """The `ask` passes (run here those not run yet), then `ask_batch` on a freshly loaded model.
+    latency_s / cpu_s: one list per pass."""
+    from tqdm import tqdm
+
+    if isinstance(passes, int):
+        passes = AskPasses(load_qa, sample, passes)
+    while passes.remaining() > 0:
+        passes.run()
+    lat, cpu = passes.lat, passes.cpu
     qa = load_qa()
     qa.ask_batch(sample.tables[:3], sample.questions[:3])  # the same warm-up
     c0, t0 = time.process_time(), time.perf_counter()
@@ -410,12 +430,18 @@ def main(argv: list[str] | None = None) -> int:
             from nqa.api import TableQA
 
             sample = load_wtq_sample(cfg)
-            wtq = bench_nqa_wtq(lambda: TableQA.from_pretrained(model_dir), sample, cfg.batch_size, cfg.nqa_passes)
-            result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
-            _log(f"nqa WTQ: {wtq['latency']}")
+            load_qa = lambda: TableQA.from_pretrained(model_dir)  # noqa: E731
+            passes = AskPasses(load_qa, sample, cfg.nqa_passes)
+            tapas = None
             if "tapas" not in cfg.skip:
+                # nqa's passes before, in the middle of and after TAPAS' run: the two see the same machine
+                passes.run()
                 n = len(sample.questions) if cfg.tapas_questions < 0 else min(cfg.tapas_questions, len(sample.questions))
-                tapas = bench_tapas(sample, n, cfg.tapas_size)
+                tapas = bench_tapas(sample, n, cfg.tapas_size, midway=passes.run if passes.remaining() > 1 else None)
+            wtq = bench_nqa_wtq(load_qa, sample, cfg.batch_size, passes)
+            result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
+            _log(f"nqa WTQ: {wtq['latency']} (pass medians {wtq['latency_median_ms_per_pass']})")
+            if tapas is not None:
                 # nqa on exactly the questions TAPAS ran, every pass
                 same = summary_ms([x for p in wtq["latency_s"] for x in p[:n]])
                 same_cpu = summary_ms([x for p in wtq["cpu_s"] for x in p[:n]])

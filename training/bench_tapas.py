@@ -44,8 +44,9 @@ def tapas_frame(table):
     return pd.DataFrame({c.name: list(c.raw) for c in table.columns}).astype(str)
 
 
-def bench_tapas(sample, n: int, size: str) -> dict:
-    """TAPAS on the first `n` (table, question) pairs of `sample` (a training.bench.WTQSample)."""
+def bench_tapas(sample, n: int, size: str, midway=None) -> dict:
+    """TAPAS on the first `n` (table, question) pairs of `sample` (a training.bench.WTQSample).
+    midway: called once (untimed) when half of them are done: `nqa bench` runs an nqa pass there."""
     import torch
     from tqdm import tqdm
     from transformers import TapasForQuestionAnswering, TapasTokenizer
@@ -68,7 +69,9 @@ def bench_tapas(sample, n: int, size: str) -> dict:
         for t, q in pairs[:2]:  # warm-up
             enc = tokenizer(table=tapas_frame(t), queries=[q], truncation=True, return_tensors="pt")
             model(**{**enc, "token_type_ids": torch.minimum(enc["token_type_ids"], limits)})
-        for t, q in tqdm(pairs, desc=f"TAPAS-{size} (WTQ)", file=sys.stderr):
+        for i, (t, q) in enumerate(tqdm(pairs, desc=f"TAPAS-{size} (WTQ)", file=sys.stderr)):
+            if midway is not None and i == len(pairs) // 2:
+                midway()
             frame = frames.setdefault(id(t), tapas_frame(t))
             c0, t0 = time.process_time(), time.perf_counter()
             enc = tokenizer(table=frame, queries=[q], truncation=True, max_length=TAPAS_MAX_TOKENS,
