@@ -81,6 +81,16 @@ def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, layer.weight, layer.bias)
 
 
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) without nn.Module's call machinery (see _linear)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+# the constants a selection op needs, as a column of context()'s `has` (0: none, 1: any, 2: text, 3: number)
+_OP_NEEDS = torch.tensor([{"filter_eq": 1, "filter_any": 2, "filter_gt": 3, "filter_ge": 3, "filter_lt": 3,
+                           "filter_le": 3}.get(op, 0) for op in SELECT_OPS])
+
+
 class CheckpointError(ValueError):
     """A checkpoint directory that cannot be loaded."""
 
@@ -237,30 +247,34 @@ class NeuralProgrammer(nn.Module):
         return self.encoder(batch.question_tokens, batch.name_tokens, batch.col_mask)
 
     def context(self, batch: Batch, encoded: Encoded | None = None) -> Context:
+        # the projections are called functionally (_linear, _layer_norm): the same ops as the
+        # modules' forward, without ~8 us of nn.Module call machinery each at a batch of one
         enc = encoded if encoded is not None else self.encode(batch)
-        words = self.drop(self.word_proj(enc.word_states))  # (B, W, D)
+        words = F.dropout(_layer_norm(self.word_proj[1], _linear(self.word_proj[0], enc.word_states)),
+                          self.drop.p, self.training)  # (B, W, D)
         W = words.shape[1]
         if W < batch.word_mask.shape[1]:  # truncated by the encoder's max length
             words = F.pad(words, (0, 0, 0, batch.word_mask.shape[1] - W))
         words = words[:, :batch.word_mask.shape[1]]
         word_mask = batch.word_mask
-        question = self.question_proj(enc.pooled)  # (B, D)
-        cols = self.col_proj(enc.col_states) + self.col_feat(batch.col_feats)
+        question = _layer_norm(self.question_proj[1], _linear(self.question_proj[0], enc.pooled))  # (B, D)
+        cols = _linear(self.col_proj, enc.col_states) + _linear(self.col_feat, batch.col_feats)
         if self.config.col_mentions:  # + the mean of the question words that name the column
             m = batch.col_mention[:, :, :words.shape[1]]  # (B, C, W)
             cols = cols + self.col_mention_proj(m @ words / m.sum(-1, keepdim=True).clamp_min(1))
-        cols = self.col_norm(cols)  # (B, C, D)
+        cols = _layer_norm(self.col_norm, cols)  # (B, C, D)
         # constant = mean of its span's word vectors + features
         pos = torch.arange(words.shape[1], device=words.device)
         span = batch.const_span  # (B, K, 2)
         in_span = ((pos[None, None] >= span[..., :1]) & (pos[None, None] < span[..., 1:])).to(words.dtype)  # (B, K, W)
         span_mean = in_span @ words / in_span.sum(-1, keepdim=True).clamp_min(1)
-        consts = self.const_norm(self.const_proj(span_mean) + self.const_feat(batch.const_feats))  # (B, K, D)
+        consts = _layer_norm(self.const_norm, _linear(self.const_proj, span_mean)
+                             + _linear(self.const_feat, batch.const_feats))  # (B, K, D)
         t = batch.table
-        has_any, has_num, has_text = batch.const_mask.any(1), t.const_is_number.any(1), t.const_is_text.any(1)
-        need = {"filter_eq": has_any, "filter_any": has_text, "filter_gt": has_num, "filter_ge": has_num,
-                "filter_lt": has_num, "filter_le": has_num}
-        op_mask = torch.stack([need.get(op, torch.ones_like(has_any)) for op in SELECT_OPS], dim=1)
+        # which constants each op needs: none, any, a text one, a number one (_OP_NEEDS)
+        has = torch.stack([torch.ones_like(batch.const_mask[:, 0]), batch.const_mask.any(1), t.const_is_text.any(1),
+                           t.const_is_number.any(1)], dim=1)  # (B, 4)
+        op_mask = has[:, _OP_NEEDS.to(has.device)]  # (B, N_SEL)
         return Context(words, word_mask, question, cols, batch.col_mask, consts, batch.const_mask, op_mask)
 
     # -- one controller step and the heads ------------------------------------------------------
