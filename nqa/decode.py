@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nqa.features import build_features, collate
-from nqa.folded_controller import FoldedController
+from nqa.folded_controller import FoldedController, to_numpy
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Question
 from nqa.table import Table
@@ -79,7 +79,7 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
         halts.append(halt)
-        term_np, tcol_np = _numpy(term_lp, tcol_lp)
+        term_np, tcol_np = to_numpy(term_lp, tcol_lp)
         for b in range(B):
             terms[b].append(_terminal_choice(term_np[b], tcol_np[b]))
         halted |= halt >= 0.5
@@ -90,7 +90,7 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         if col_lp.dim() == 3:  # the column distribution of the chosen op
             col_lp = col_lp[torch.arange(B, device=op_i.device), op_i]
         col_i, const_i = col_lp.argmax(-1), const_lp.argmax(-1)
-        rows = _numpy(op_lp, col_lp, const_lp)
+        rows = to_numpy(op_lp, col_lp, const_lp)
         has_const = ctx.const_mask.any(1).tolist()
         for b, (o, c, kk) in enumerate(zip(op_i.tolist(), col_i.tolist(), const_i.tolist())):
             op = SELECT_OPS[o]
@@ -114,10 +114,6 @@ def _history(model, ctx, op_i: torch.Tensor, col_i: torch.Tensor):
     one_op = F.one_hot(op_i, len(SELECT_OPS)).to(ctx.cols.dtype)
     one_col = F.one_hot(col_i, ctx.cols.shape[1]).to(ctx.cols.dtype) * needs_col[:, None]
     return model.history(ctx, one_op, one_col)
-
-
-def _numpy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
-    return tuple(x.detach().cpu().numpy() for x in tensors)
 
 
 def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray) -> _Choice:

@@ -145,7 +145,7 @@ class FoldedController:
         halt = torch.sigmoid(logits[:, b[5]])
         if self.op_columns:
             col = (col[:, None, :] + self.op_col).masked_fill(~self.col_mask, NEG)  # (nb, N_SEL, C)
-        term_lp, tcol_lp, op_lp, col_lp, const_lp, halt = _numpy(
+        term_lp, tcol_lp, op_lp, col_lp, const_lp, halt = to_numpy(
             *(F.log_softmax(x, dim=-1) for x in (term, tcol, op, col, const)), halt)
         return h, Position(term_lp, tcol_lp, halt, op_lp, col_lp, const_lp)
 
@@ -158,5 +158,6 @@ class FoldedController:
         return self.op_ih[o] + self.col_ih[c] + self.b_ih
 
 
-def _numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
-    return [x.numpy() if x.device.type == "cpu" else x.cpu().numpy() for x in tensors]
+def to_numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Sharing memory on the CPU (the tensors are inference-mode outputs: nothing writes to them)."""
+    return [x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy() for x in tensors]

@@ -56,7 +56,11 @@ def native_bfloat16() -> bool:
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    try:  # private torch helpers (cpuinfo underneath): absent in some builds, then float32
+        return any(check() for check in checks if check is not None)
+    except (RuntimeError, AttributeError):
+        return False
 
 
 def matmul_dtype() -> torch.dtype:
