@@ -1,16 +1,16 @@
 """`nqa bench`: speed and memory of nqa against the usual pick (TAPAS-base), in one run on one machine.
 
     nqa bench [--model DIR] [--questions 200] [--tapas-questions N] [--scales 1000,10000,100000]
-              [--threads 2] [--nqa-passes 3] [--quick] [--skip tapas,scale,train,load]
+              [--threads 2] [--nqa-passes 5] [--quick] [--skip tapas,scale,train,load]
 
 What it measures (each figure in the final JSON line, which is the one to keep):
 
 * WTQ latency: `TableQA.ask(table, question)` per question on real WikiTableQuestions dev tables
   (random-split-1-dev, a seeded sample), model loaded, tables already read (reading each CSV is
-  timed apart). Median and p90 in ms, pooled over `--nqa-passes` passes (3), each on a freshly
-  loaded model, run before, halfway through and after TAPAS' run: one pass takes ~1.5 s against
-  TAPAS' ~90 s, and on a shared machine a few seconds of noise would otherwise move nqa's median
-  alone. The median of each pass is reported too.
+  timed apart). Median and p90 in ms, pooled over `--nqa-passes` passes (5), each on a freshly
+  loaded model: one before TAPAS' run, one after it, the others evenly spaced through it. One pass
+  takes ~1.5 s against TAPAS' ~90 s, and on a shared machine a few seconds of noise would otherwise
+  move nqa's median alone. The median of each pass is reported too.
 * TAPAS-base on the same questions: `TapasConfig()` (base size) and `TapasForQuestionAnswering`
   with RANDOM weights (no download: speed does not depend on the weights), a `TapasTokenizer` over
   MiniLM's vocab.txt (both are BERT-uncased WordPiece vocabularies). Latency = tokenise + forward.
@@ -75,9 +75,9 @@ class BenchConfig:
     questions: int = 200
     tapas_questions: int = -1  # -1: all of `questions`
     # nqa answers the questions this many times, each pass on a freshly loaded model (cold caches, as
-    # in the first): one pass takes ~1.5 s against TAPAS' ~90 s, so a second of noise from a shared
-    # machine would move nqa's median alone; pooled passes spread it as TAPAS' long run does
-    nqa_passes: int = 3
+    # in the first), spread over TAPAS' run: one pass takes ~1.5 s against TAPAS' ~90 s, so a few
+    # seconds of noise from a shared machine would move nqa's median alone
+    nqa_passes: int = 5
     tapas_size: str = "base"  # "base" (TapasConfig()) | "tiny" (smoke tests only)
     batch_size: int = 32
     scales: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000])
@@ -370,7 +370,7 @@ def parse_args(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
     p.add_argument("--split", default="random-split-1-dev")
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--tapas-questions", type=int, default=-1, help="-1: the same questions as nqa")
-    p.add_argument("--nqa-passes", type=int, default=3, help="passes of nqa over the questions, pooled")
+    p.add_argument("--nqa-passes", type=int, default=5, help="passes of nqa over the questions, pooled")
     p.add_argument("--tapas-size", default="base", choices=["base", "tiny"])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--scales", default="1000,10000,100000", help="comma-separated row counts")
@@ -434,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             passes = AskPasses(load_qa, sample, cfg.nqa_passes)
             tapas = None
             if "tapas" not in cfg.skip:
-                # nqa's passes before, in the middle of and after TAPAS' run: the two see the same machine
+                # nqa's passes before, evenly through and after TAPAS' run: the two see the same machine
                 passes.run()
                 n = len(sample.questions) if cfg.tapas_questions < 0 else min(cfg.tapas_questions, len(sample.questions))
-                tapas = bench_tapas(sample, n, cfg.tapas_size, midway=passes.run if passes.remaining() > 1 else None)
+                tapas = bench_tapas(sample, n, cfg.tapas_size, between=passes.run, times=max(0, passes.remaining() - 1))
             wtq = bench_nqa_wtq(load_qa, sample, cfg.batch_size, passes)
             result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
             _log(f"nqa WTQ: {wtq['latency']} (pass medians {wtq['latency_median_ms_per_pass']})")

@@ -44,9 +44,10 @@ def tapas_frame(table):
     return pd.DataFrame({c.name: list(c.raw) for c in table.columns}).astype(str)
 
 
-def bench_tapas(sample, n: int, size: str, midway=None) -> dict:
+def bench_tapas(sample, n: int, size: str, between=None, times: int = 0) -> dict:
     """TAPAS on the first `n` (table, question) pairs of `sample` (a training.bench.WTQSample).
-    midway: called once (untimed) when half of them are done: `nqa bench` runs an nqa pass there."""
+    between: called (untimed) `times` times, evenly spaced through the run: `nqa bench` runs its nqa
+    passes there, so that both see the machine in the same state."""
     import torch
     from tqdm import tqdm
     from transformers import TapasForQuestionAnswering, TapasTokenizer
@@ -69,9 +70,10 @@ def bench_tapas(sample, n: int, size: str, midway=None) -> dict:
         for t, q in pairs[:2]:  # warm-up
             enc = tokenizer(table=tapas_frame(t), queries=[q], truncation=True, return_tensors="pt")
             model(**{**enc, "token_type_ids": torch.minimum(enc["token_type_ids"], limits)})
+        stops = [round(len(pairs) * (j + 1) / (times + 1)) for j in range(times)] if between else []
         for i, (t, q) in enumerate(tqdm(pairs, desc=f"TAPAS-{size} (WTQ)", file=sys.stderr)):
-            if midway is not None and i == len(pairs) // 2:
-                midway()
+            for _ in range(stops.count(i)):
+                between()
             frame = frames.setdefault(id(t), tapas_frame(t))
             c0, t0 = time.process_time(), time.perf_counter()
             enc = tokenizer(table=frame, queries=[q], truncation=True, max_length=TAPAS_MAX_TOKENS,
