@@ -103,3 +103,20 @@ def test_a_model_loaded_under_inference_mode_decodes(tmp_path):
         loaded = NeuralProgrammer.from_pretrained(tmp_path)
         got = [str(p) for p in decode_programs(loaded, [TABLE], [q], k=4)[0]]
     assert got == want
+
+
+def test_a_question_without_words_reads_nothing():
+    """All words masked: the model's masked_softmax reads nothing (zeros), and so must the folds."""
+    import dataclasses
+
+    model = model_with(1, False)
+    q = parse_question(QUESTIONS[0], TABLE)
+    with torch.inference_mode():
+        ctx = model.context(collate([build_features(TABLE, q, with_rows=False)]))
+        ctx = dataclasses.replace(ctx, word_mask=torch.zeros_like(ctx.word_mask))
+        folded = FoldedController(model, ctx)
+        h, got = folded.step(folded.h0, folded.history)
+        h_ref, want = reference(model, ctx, *model.initial_state(ctx))
+    torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(got.term_lp, want[0].numpy(), atol=1e-5)
+    assert np.isfinite(got.op_lp).all()
