@@ -75,9 +75,10 @@ NEG = -1e9  # masked logit (finite: log_softmax of an all-masked row stays finit
 
 
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) without nn.Module's call machinery: the same F.linear, but decoding one question runs
-    the controller's heads ~40 times at batch 1, where the call overhead (~8 us) is as large as the
-    product itself. Used on the controller's per-position path only."""
+    """layer(x) without nn.Module's call machinery: the same F.linear. The controller's heads run
+    several times per position and the projections once per question, often at small batches, where
+    the call overhead (~8 us) is as large as the product itself. (Decoding one question for `ask`
+    folds the heads further: nqa/folded_controller.py.)"""
     return F.linear(x, layer.weight, layer.bias)
 
 
