@@ -47,14 +47,15 @@ class Position:
 
 def _model_parts(model) -> dict[str, torch.Tensor]:
     """The folded matrices that depend on the weights only, computed once per set of weights (cached
-    on the model, keyed by the parameters' version counters: an optimizer step or any in-place
-    change of a weight invalidates it)."""
+    on the model, keyed by the parameters' storage and version counters: an optimizer step, any
+    in-place change of a weight, or moving the model invalidates it)."""
     params = model.__dict__.get("_folded_params")
     if params is None:  # walking the module tree costs ~0.15 ms: once per model
         params = model.__dict__["_folded_params"] = list(model.parameters())
-    # an inference tensor (a model loaded under torch.inference_mode) has no version counter: it
-    # cannot be changed outside inference mode, and nothing here changes weights inside it
-    key = tuple(-1 if p.is_inference() else p._version for p in params)
+    # where each weight lives (model.to(...) swaps a parameter's storage, not its version) and its
+    # version; an inference tensor (a model loaded under torch.inference_mode) has no version counter:
+    # it cannot be changed outside inference mode, and nothing here changes weights inside it
+    key = tuple((p.data_ptr(), -1 if p.is_inference() else p._version) for p in params)
     cached = model.__dict__.get("_folded_parts")
     if cached is not None and cached[0] == key:
         return cached[1]

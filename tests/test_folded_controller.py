@@ -120,3 +120,22 @@ def test_a_question_without_words_reads_nothing():
     torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(got.term_lp, want[0].numpy(), atol=1e-5)
     assert np.isfinite(got.op_lp).all()
+
+
+def test_folds_follow_weights_whose_storage_was_swapped():
+    """model.to(device) replaces each weight's storage (`p.data = ...`) without bumping its version
+    counter; the cached folds must not outlive the old storage."""
+    model = model_with(0, False)
+    q = parse_question(QUESTIONS[1], TABLE)
+    with torch.inference_mode():
+        ctx = model.context(collate([build_features(TABLE, q, with_rows=False)]))
+        FoldedController(model, ctx)  # caches the folds of the current weights
+    for p in model.parameters():
+        p.data = p.data * -1.0  # new storage, same version
+    with torch.inference_mode():
+        ctx = model.context(collate([build_features(TABLE, q, with_rows=False)]))
+        folded = FoldedController(model, ctx)
+        _, got = folded.step(folded.h0, folded.history)
+        _, z = model.step(ctx, *model.initial_state(ctx))
+        want = model.terminal_logp(ctx, z)[0]
+    np.testing.assert_allclose(got.term_lp, want.numpy(), atol=1e-5)
