@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,8 +73,8 @@ def matmul_dtype() -> torch.dtype:
     ~3.0 ms (1 thread, this repository's 2-core EPYC). Products of bfloat16 inputs accumulate in
     float32, and everything else (embeddings, LayerNorm, attention, the programmer) stays float32;
     the states move by ~1e-2, which changes 5 of 2,831 WTQ dev answers of the shipped model (accuracy
-    the same, 40.94%; docs/programmer.md). Training always encodes in float32 (training/train.py),
-    so a retrained checkpoint does not depend on the machine that trained it."""
+    the same, 40.94%; docs/programmer.md). Training encodes in float32 (training_dtype), so a
+    retrained checkpoint does not depend on the machine that trained it."""
     choice = os.environ.get("NQA_ENCODER_DTYPE", "auto").strip().lower()
     if choice in ("auto", ""):
         return torch.bfloat16 if native_bfloat16() else torch.float32
@@ -82,6 +83,24 @@ def matmul_dtype() -> torch.dtype:
     if choice in ("bfloat16", "bf16"):
         return torch.bfloat16
     raise ValueError(f"NQA_ENCODER_DTYPE={choice!r}: use auto, float32 or bfloat16")
+
+
+@contextmanager
+def training_dtype():
+    """Within it, a frozen MiniLM built without an explicit dtype multiplies in float32, unless
+    NQA_ENCODER_DTYPE names a dtype: answering picks bfloat16 on CPUs that do it in hardware, but a
+    trained checkpoint must not depend on the machine that trained it. Trainers build their model
+    inside it (training.train, training.synthetic)."""
+    previous = os.environ.get("NQA_ENCODER_DTYPE")
+    if previous is None or previous.strip().lower() in ("auto", ""):
+        os.environ["NQA_ENCODER_DTYPE"] = "float32"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("NQA_ENCODER_DTYPE", None)
+        else:
+            os.environ["NQA_ENCODER_DTYPE"] = previous
 
 
 class FrozenMiniLM(nn.Module):

@@ -165,6 +165,20 @@ def test_training_encodes_in_float32(monkeypatch):
     model = build_model(TrainConfig(model={"encoder_layers": 1}))
     assert model.encoder.fast.dtype == torch.float32
     assert "NQA_ENCODER_DTYPE" not in os.environ
+    assert minilm.matmul_dtype() == torch.bfloat16  # answering, outside training, still picks bfloat16
+
+
+@pytest.mark.parametrize("setting, inside", [(None, torch.float32), ("auto", torch.float32),
+                                             ("float32", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_training_dtype_is_float32_unless_a_dtype_is_named(monkeypatch, setting, inside):
+    monkeypatch.setattr(minilm, "native_bfloat16", lambda: True)
+    if setting is None:
+        monkeypatch.delenv("NQA_ENCODER_DTYPE", raising=False)
+    else:
+        monkeypatch.setenv("NQA_ENCODER_DTYPE", setting)
+    with minilm.training_dtype():
+        assert minilm.matmul_dtype() == inside
+    assert os.environ.get("NQA_ENCODER_DTYPE") == setting  # restored
 
 
 def test_answering_does_not_import_transformers():

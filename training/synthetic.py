@@ -481,14 +481,16 @@ def train(cfg: TrainConfig) -> dict:
 
     from nqa.act import tau_schedule
     from nqa.features import collate
+    from nqa.minilm import training_dtype
     from nqa.programmer import NeuralProgrammer, ProgrammerConfig, ProgramTargets
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    model = NeuralProgrammer(ProgrammerConfig(encoder=cfg.encoder, d_model=cfg.d_model, tiny_hidden=cfg.d_model,
-                                              dropout=0.0, max_steps=cfg.max_steps, op_columns=bool(cfg.op_columns),
-                                              col_mentions=bool(cfg.col_mentions)))
+    with training_dtype():  # float32 encoder states on every machine
+        model = NeuralProgrammer(ProgrammerConfig(encoder=cfg.encoder, d_model=cfg.d_model, tiny_hidden=cfg.d_model,
+                                                  dropout=0.0, max_steps=cfg.max_steps,
+                                                  op_columns=bool(cfg.op_columns), col_mentions=bool(cfg.col_mentions)))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rows = (cfg.min_rows, cfg.max_rows)

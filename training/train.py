@@ -244,24 +244,17 @@ def make_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> l
 
 
 def build_model(cfg: TrainConfig):
-    """The model to train. Its frozen encoder runs in float32 unless NQA_ENCODER_DTYPE says
-    otherwise: answering picks bfloat16 on CPUs that do it in hardware (nqa.minilm.matmul_dtype),
-    but a checkpoint must not depend on the machine that trained it."""
+    """The model to train; its frozen encoder multiplies in float32 on every machine
+    (nqa.minilm.training_dtype)."""
+    from nqa.minilm import training_dtype
     from nqa.programmer import NeuralProgrammer, ProgrammerConfig
 
-    previous = os.environ.get("NQA_ENCODER_DTYPE")
-    os.environ["NQA_ENCODER_DTYPE"] = previous or "float32"
-    try:
+    with training_dtype():
         if cfg.init_from:
             from nqa.api import TableQA
 
             return TableQA.from_pretrained(cfg.init_from).model.train()
         return NeuralProgrammer(ProgrammerConfig(**cfg.model))
-    finally:
-        if previous is None:
-            del os.environ["NQA_ENCODER_DTYPE"]
-        else:
-            os.environ["NQA_ENCODER_DTYPE"] = previous
 
 
 def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, progress: bool = False,
