@@ -93,10 +93,7 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         rows = to_numpy(op_lp, col_lp, const_lp)
         has_const = ctx.const_mask.any(1).tolist()
         for b, (o, c, kk) in enumerate(zip(op_i.tolist(), col_i.tolist(), const_i.tolist())):
-            op = SELECT_OPS[o]
-            steps[b].append(_Choice(op, c if op in OPS_WITH_COLUMN else None,
-                                    kk if op in OPS_WITH_CONSTANT and has_const[b] else None,
-                                    rows[0][b], rows[1][b], rows[2][b]))
+            steps[b].append(_select_choice(o, c, kk, has_const[b], rows[0][b], rows[1][b], rows[2][b]))
         prev_op, prev_col = _history(model, ctx, op_i, col_i)
     halt_probs = torch.stack(halts, 1)  # (B, T + 1)
     halt_probs[:, -1] = 1.0
@@ -114,6 +111,15 @@ def _history(model, ctx, op_i: torch.Tensor, col_i: torch.Tensor):
     one_op = F.one_hot(op_i, len(SELECT_OPS)).to(ctx.cols.dtype)
     one_col = F.one_hot(col_i, ctx.cols.shape[1]).to(ctx.cols.dtype) * needs_col[:, None]
     return model.history(ctx, one_op, one_col)
+
+
+def _select_choice(o: int, c: int, kk: int, has_const: bool, op_lp: np.ndarray, col_lp: np.ndarray,
+                   const_lp: np.ndarray | None) -> _Choice:
+    """Selection op o with column c and constant kk, each kept only where the op takes it (and a
+    constant only where the question has one)."""
+    op = SELECT_OPS[o]
+    return _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT and has_const else None,
+                   op_lp, col_lp, const_lp)
 
 
 def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray) -> _Choice:
@@ -221,10 +227,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 o = int(op_lp[0].argmax())
                 g_col = col_lp[0, o] if col_lp.ndim == 3 else col_lp[0]
                 c, kk = int(g_col.argmax()), int(const_lp[0].argmax())
-                op = SELECT_OPS[o]
-                g_steps.append(_Choice(op, c if op in OPS_WITH_COLUMN else None,
-                                       kk if op in OPS_WITH_CONSTANT and n_const else None, op_lp[0], g_col,
-                                       const_lp[0]))
+                g_steps.append(_select_choice(o, c, kk, n_const > 0, op_lp[0], g_col, const_lp[0]))
                 next_rows.append(0), next_op.append(o), next_col.append(c)
         if beam_going:  # the beam's rows follow the greedy row
             b0 = g_row
@@ -255,10 +258,10 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 i, rest = divmod(flat, O * C * K)
                 o, rest = divmod(rest, C * K)
                 c, kk = divmod(rest, K)
-                op = SELECT_OPS[o]
-                ch = _Choice(op, c if op in OPS_WITH_COLUMN else None, kk if op in OPS_WITH_CONSTANT else None,
-                             beam_op[i], col_lp[b0 + i, o] if col_lp.ndim == 3 else col_lp[b0 + i],
-                             const_lp[b0 + i] if n_const else None)
+                # without constants the ops that need one scored -inf above (op_ok), so none is chosen
+                ch = _select_choice(o, c, kk, n_const > 0, beam_op[i],
+                                    col_lp[b0 + i, o] if col_lp.ndim == 3 else col_lp[b0 + i],
+                                    const_lp[b0 + i] if n_const else None)
                 new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[b0 + i])]))
                 next_rows.append(b0 + i), next_op.append(o), next_col.append(c)
             beams = new_beams

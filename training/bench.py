@@ -204,16 +204,14 @@ class AskPasses:
         return self.total - len(self.lat)
 
 
-def bench_nqa_wtq(load_qa, sample: WTQSample, batch_size: int, passes: AskPasses | int = 1) -> dict:
+def bench_nqa_wtq(passes: AskPasses, batch_size: int) -> dict:
     """The `ask` passes (run here those not run yet), then `ask_batch` on a freshly loaded model.
     latency_s / cpu_s: one list per pass."""
     from tqdm import tqdm
 
-    if isinstance(passes, int):
-        passes = AskPasses(load_qa, sample, passes)
     while passes.remaining() > 0:
         passes.run()
-    lat, cpu = passes.lat, passes.cpu
+    lat, cpu, load_qa, sample = passes.lat, passes.cpu, passes.load_qa, passes.sample
     qa = load_qa()
     qa.ask_batch(sample.tables[:3], sample.questions[:3])  # the same warm-up
     c0, t0 = time.process_time(), time.perf_counter()
@@ -438,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                 passes.run()
                 n = len(sample.questions) if cfg.tapas_questions < 0 else min(cfg.tapas_questions, len(sample.questions))
                 tapas = bench_tapas(sample, n, cfg.tapas_size, between=passes.run, times=max(0, passes.remaining() - 1))
-            wtq = bench_nqa_wtq(load_qa, sample, cfg.batch_size, passes)
+            wtq = bench_nqa_wtq(passes, cfg.batch_size)
             result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
             _log(f"nqa WTQ: {wtq['latency']} (pass medians {wtq['latency_median_ms_per_pass']})")
             if tapas is not None:
