@@ -35,10 +35,11 @@ def execute(program: Program, table: Table, question: Question, match: np.ndarra
         s = select_step(step.op, s, table, question, match, step.column, step.constant)
         selections.append(s)
     term = program.terminal
-    col = _column(table, term.column) if term.op != "count" else None
+    col = _column(table, term.column) if term.op not in ("count", "share") else None
     values, number, rows = ops.exact_terminal(
-        term.op, s, col.values if col is not None else None, col.raw if col is not None else None)
-    if term.op == "count":
+        term.op, s, col.values if col is not None else None, col.raw if col is not None else None,
+        col.text if col is not None else None)
+    if term.op in ("count", "share"):
         cells = [(int(i), -1) for i in rows]
     else:
         cells = [(int(i), int(term.column)) for i in rows]
@@ -68,12 +69,18 @@ def select_step(op: str, s: np.ndarray, table: Table, question: Question, match:
         return ops.exact_argmax(s, col.values, largest=False)
     if op == "mfe":
         return ops.exact_mfe(s, col.text)
+    if op in ("filter_true", "filter_false"):
+        return ops.exact_filter_flag(s, col.flags, op == "filter_true")
     if constant is None or not 0 <= constant < len(question.constants):
         raise ProgramError(f"{op} needs a question constant, got {constant}")
     if op == "filter_eq":
         return ops.exact_filter_eq(s, match[constant, :, column])
     if op in ("filter_gt", "filter_ge", "filter_lt", "filter_le"):
-        return ops.exact_compare(op, s, col.values, question.constants[constant].number)
+        const = question.constants[constant]
+        if const.kind != "number":  # a month or a text compares with nothing
+            return np.zeros_like(s, dtype=bool)
+        values = col.years if const.is_year and col.kind == "date" else col.values
+        return ops.exact_compare(op, s, values, const.number)
     raise ProgramError(f"unknown selection op {op!r}")
 
 

@@ -226,12 +226,16 @@ _STEP_TEXT = {
     "previous": "move to the row just above each selected row",
     "next": "move to the row just below each selected row",
     "mfe": "keep the rows holding the most frequent {col}",
+    "filter_true": "keep the rows whose {col} is yes",
+    "filter_false": "keep the rows whose {col} is no",
     "count": "count the selected rows",
     "sum": "add up the {col} of the selected rows",
     "avg": "average the {col} of the selected rows",
     "max": "take the largest {col} of the selected rows",
     "min": "take the smallest {col} of the selected rows",
     "difference": "take the difference in {col} between the first and the last selected row",
+    "count_distinct": "count the different {col} values of the selected rows",
+    "share": "give the selected rows as a percentage of all rows",
     "print": "show the {col} of the selected rows",
 }
 
@@ -247,8 +251,9 @@ def describe_step(step) -> str:
     c = step.constant_value
     if c is None:
         const = "a value from the question"
-    elif c.kind == "number":
-        const = format_number(c.number)
+    elif c.kind == "number" and c.number is not None:
+        const = f"the year {format_number(c.number)}" if c.is_year and step.op.startswith("filter_") \
+            and c.surface.strip() else format_number(c.number)
     else:
         const = f'"{c.surface}"'
     name = step.column_name or "column"

@@ -23,8 +23,9 @@ from nqa.question import Question, column_match, column_name_spans, match_matrix
 from nqa.table import Table, normalize_text, parse_number
 
 COL_FEATURES = ("name_in_question", "has_match", "has_text_match", "has_number_match",
-                "kind_number", "kind_date", "kind_text", "share_valued")
-CONST_FEATURES = ("is_number", "is_text", "log_number", "share_columns_matched", "matches_a_cell", "position")
+                "kind_number", "kind_date", "kind_text", "share_valued", "is_flag")
+CONST_FEATURES = ("is_number", "is_text", "log_number", "share_columns_matched", "matches_a_cell", "position",
+                  "is_year", "is_month")
 
 
 _PURE_NUMBER = re.compile(r"^[-+−]?[$€£]?(\d[\d,]*(\.\d+)?|\.\d+)%?$")
@@ -56,6 +57,10 @@ class Features:
     encoded: dict[str, torch.Tensor] | None = None  # cached frozen encoder outputs (Encoded.slice)
     meta: dict = field(default_factory=dict)
     col_mention: np.ndarray | None = None  # (C, W) float32: the question words that spell the column's name
+    flags: np.ndarray | None = None  # (R, C) int8 Column.flags (None: no rows)
+    years: np.ndarray | None = None  # (R, C) float64 Column.years, NaN = none (None: no rows)
+    col_is_date: np.ndarray | None = None  # (C,) bool
+    const_is_year: np.ndarray | None = None  # (K,) bool
 
 
 def answer_targets(table: Table, answer: list[str]) -> tuple[float, np.ndarray | None]:
@@ -90,7 +95,10 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         match = match_matrix(question, table)  # (K, R, C)
     consts = question.constants
     is_text = np.array([c.kind == "text" for c in consts], dtype=bool)
-    number = np.array([c.number if c.number is not None else math.nan for c in consts], dtype=np.float64)
+    # a month constant only matches (filter_eq); it is no number to compare with
+    number = np.array([c.number if c.number is not None and c.kind == "number" else math.nan for c in consts],
+                      dtype=np.float64)
+    is_year = np.array([c.is_year for c in consts], dtype=bool)
     const_col = match.any(axis=1).astype(np.float32) if K else np.zeros((0, C), np.float32)  # (K, C)
 
     values = np.stack([c.values for c in table.columns], axis=1) if R else np.zeros((0, C))
@@ -104,6 +112,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         col_feats[j, 4 + ("number", "date", "text").index(col.kind if col.kind in ("number", "date") else "text")] = 1
     if R:
         col_feats[:, 7] = (~np.isnan(values)).mean(axis=0)
+        col_feats[:, 8] = [float((col.flags >= 0).any()) for col in table.columns]
 
     const_feats = np.zeros((K, len(CONST_FEATURES)), dtype=np.float32)
     n_words = max(1, len(question.tokens))
@@ -115,6 +124,8 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         const_feats[k, 3] = const_col[k].mean()
         const_feats[k, 4] = float(const_col[k].any())
         const_feats[k, 5] = c.span[0] / n_words
+        const_feats[k, 6] = float(c.is_year)
+        const_feats[k, 7] = float(c.kind == "month")
     span = np.array([c.span for c in consts], dtype=np.int64).reshape(K, 2)
 
     if with_rows:
@@ -124,14 +135,19 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         for j, col in enumerate(table.columns):
             first: dict[str, int] = {}
             groups[:, j] = [first.setdefault(t, i) for i, t in enumerate(col.text)]
+        flags = np.stack([col.flags for col in table.columns], axis=1) if R else np.zeros((0, C), np.int8)
+        years = np.stack([col.years for col in table.columns], axis=1) if R else np.zeros((0, C))
     else:
+        flags, years = np.zeros((0, C), np.int8), np.zeros((0, C))
         values = np.zeros((0, C))
         nonempty = np.zeros((0, C), bool)
         groups = np.zeros((0, C), np.int64)
         match = np.zeros((K, 0, C), bool)
     return Features(list(question.tokens), table.column_names, R if with_rows else 0, values, nonempty, groups,
                     match, col_feats, const_feats, number, is_text, span, const_col,
-                    col_mention=column_mentions(question, table))
+                    col_mention=column_mentions(question, table), flags=flags, years=years,
+                    col_is_date=np.array([col.kind == "date" for col in table.columns], dtype=bool),
+                    const_is_year=is_year)
 
 
 def column_mentions(question: Question, table: Table) -> np.ndarray:
@@ -211,6 +227,10 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
     numbers = _pad([f.const_number for f in feats], (K,), np.float64, np.nan)
     const_mask = _pad([np.ones(len(f.const_number), bool) for f in feats], (K,), bool)
     is_text = _pad([f.const_is_text for f in feats], (K,), bool)
+    flags = _pad([f.flags if f.flags is not None else np.full((f.n_rows, len(f.column_names)), -1, np.int8)
+                  for f in feats], (R, C), np.int8, -1)
+    years = _pad([f.years if f.years is not None else np.full((f.n_rows, len(f.column_names)), np.nan)
+                  for f in feats], (R, C), np.float64, np.nan)
     table = SoftTable(
         values=torch.from_numpy(np.nan_to_num(values, nan=0.0)),
         valid=torch.from_numpy(valid),
@@ -221,6 +241,13 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
         const_number=torch.from_numpy(np.nan_to_num(numbers, nan=0.0)),
         const_is_number=torch.from_numpy(const_mask & ~np.isnan(numbers)),
         const_is_text=torch.from_numpy(const_mask & is_text),
+        truthy=torch.from_numpy(flags == 1),
+        falsy=torch.from_numpy(flags == 0),
+        years=torch.from_numpy(np.nan_to_num(years, nan=0.0)),
+        year_valid=torch.from_numpy(~np.isnan(years)),
+        col_is_date=torch.from_numpy(_pad([_or_empty(f.col_is_date, len(f.column_names)) for f in feats], (C,), bool)),
+        const_is_year=torch.from_numpy(const_mask & _pad([_or_empty(f.const_is_year, len(f.const_number))
+                                                          for f in feats], (K,), bool)),
     )
     col_mask = torch.from_numpy(_pad([np.ones(len(f.column_names), bool) for f in feats], (C,), bool))
     answer_number = np.array([f.answer_number for f in feats], dtype=np.float64)
@@ -248,6 +275,11 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
                                            np.zeros((len(f.column_names), len(f.words)), np.float32)
                                            for f in feats], (C, W), np.float32)),
     )
+
+
+def _or_empty(a: np.ndarray | None, n: int) -> np.ndarray:
+    """Features saved before a field existed carry None: all False."""
+    return a if a is not None else np.zeros(n, bool)
 
 
 def _collate_encoded(feats: list[Features], W: int, C: int) -> Encoded:

@@ -43,6 +43,11 @@ def exact_compare(op: str, s: np.ndarray, values: np.ndarray, number: float | No
         return s & _COMPARE[op](values, number)  # NaN compares False
 
 
+def exact_filter_flag(s: np.ndarray, flags: np.ndarray, want: bool) -> np.ndarray:
+    """filter_true / filter_false: rows of s whose flag cell (Column.flags) says yes / no."""
+    return s & (flags == (1 if want else 0))
+
+
 def exact_argmax(s: np.ndarray, values: np.ndarray, largest: bool = True) -> np.ndarray:
     valid = s & ~np.isnan(values)
     if not valid.any():
@@ -84,12 +89,22 @@ def exact_mfe(s: np.ndarray, texts: list[str]) -> np.ndarray:
     return s & np.array([t == best for t in texts], dtype=bool)
 
 
-def exact_terminal(op: str, s: np.ndarray, values: np.ndarray | None, raw: list[str] | None
-                   ) -> tuple[list[str], float | None, list[int]]:
+def exact_terminal(op: str, s: np.ndarray, values: np.ndarray | None, raw: list[str] | None,
+                   texts: list[str] | None = None) -> tuple[list[str], float | None, list[int]]:
     """Returns (answer strings, numeric result or None, rows used)."""
     rows = np.flatnonzero(s)
     if op == "count":
         return [format_number(float(len(rows)))], float(len(rows)), rows.tolist()
+    if op == "share":  # the selected rows as a percentage of all rows
+        if len(s) == 0:
+            return [], None, []
+        x = 100.0 * len(rows) / len(s)
+        return [format_number(x)], x, rows.tolist()
+    if op == "count_distinct":
+        assert texts is not None
+        used = [int(i) for i in rows if texts[i]]
+        x = float(len({texts[i] for i in used}))
+        return [format_number(x)], x, used
     if op == "print":
         assert raw is not None
         return [raw[i] for i in rows], None, rows.tolist()
@@ -142,6 +157,13 @@ class SoftTable:
     const_number: torch.Tensor  # (B, K) float64, the constant's number (0 for text constants)
     const_is_number: torch.Tensor  # (B, K) bool
     const_is_text: torch.Tensor  # (B, K) bool
+    # yes/no flags (Column.flags == 1 / == 0) and the year comparisons of date columns
+    truthy: torch.Tensor  # (B, R, C) bool
+    falsy: torch.Tensor  # (B, R, C) bool
+    years: torch.Tensor  # (B, R, C) float64 Column.years, 0 where none
+    year_valid: torch.Tensor  # (B, R, C) bool
+    col_is_date: torch.Tensor  # (B, C) bool: a year constant compares with this column's years
+    const_is_year: torch.Tensor  # (B, K) bool (Constant.is_year)
 
     def to(self, device) -> "SoftTable":
         return SoftTable(**{k: v.to(device) for k, v in self.__dict__.items()})
@@ -178,10 +200,27 @@ _SOFT_COMPARE = {
 
 
 def soft_compare(op: str, s: torch.Tensor, t: SoftTable) -> torch.Tensor:
-    """-> (B, K, R, C) = s · [value op constant]; invalid cells and text constants never pass."""
-    ind = _SOFT_COMPARE[op](t.values[:, None], t.const_number[:, :, None, None])
-    ind = ind & t.valid[:, None] & t.const_is_number[:, :, None, None]
+    """-> (B, K, R, C) = s · [value op constant]; invalid cells and text constants never pass. A year
+    constant against a date column compares with the cell's year ('after 2019': year > 2019)."""
+    c = t.const_number[:, :, None, None]
+    ind = _SOFT_COMPARE[op](t.values[:, None], c) & t.valid[:, None]
+    by_year = _SOFT_COMPARE[op](t.years[:, None], c) & t.year_valid[:, None]
+    year_mode = (t.const_is_year[:, :, None] & t.col_is_date[:, None, :])[:, :, None, :]  # (B, K, 1, C)
+    ind = torch.where(year_mode, by_year, ind) & t.const_is_number[:, :, None, None]
     return s[:, None, :, None] * ind.to(s.dtype)
+
+
+def soft_filter_flag(s: torch.Tensor, flag: torch.Tensor) -> torch.Tensor:
+    """filter_true / filter_false: s (B, R), flag (B, R, C) bool -> (B, R, C) = s · flag."""
+    return s[:, :, None] * flag.to(s.dtype)
+
+
+def soft_count_distinct(s: torch.Tensor, groups: torch.Tensor, nonempty: torch.Tensor) -> torch.Tensor:
+    """-> (B, C): Σ over distinct non-empty values g of P(some row of g is selected) = 1 − Π_{i∈g}(1 − s_i).
+    At 0/1 selections it is the number of distinct values among the selected rows."""
+    w = s[:, :, None] * nonempty.to(s.dtype)
+    none = torch.ones_like(w).scatter_reduce(1, groups, 1 - w, reduce="prod", include_self=True)
+    return (1 - none).sum(1)  # a position that starts no group keeps its 1: adds 0
 
 
 def soft_argmax(s: torch.Tensor, values: torch.Tensor, valid: torch.Tensor, largest: bool = True) -> torch.Tensor:
@@ -259,6 +298,8 @@ def soft_select_all(s: torch.Tensor, t: SoftTable) -> dict[str, torch.Tensor]:
         "previous": soft_shift(s, -1, t.row_mask),
         "next": soft_shift(s, +1, t.row_mask),
         "mfe": soft_mfe(s, t.groups, t.nonempty),
+        "filter_true": soft_filter_flag(s, t.truthy),
+        "filter_false": soft_filter_flag(s, t.falsy),
     }
 
 
@@ -299,7 +340,11 @@ def soft_terminal_scalars(s: torch.Tensor, t: SoftTable) -> torch.Tensor:
     first = soft_first(w)
     last = soft_first(w, last=True)
     diff = ((first * v).sum(1) - (last * v).sum(1)).abs()
-    by_op = {"count": count, "sum": total, "avg": avg, "max": vmax, "min": vmin, "difference": diff}
+    distinct = soft_count_distinct(s, t.groups, t.nonempty)
+    n_rows = t.row_mask.to(s.dtype).sum(1, keepdim=True).clamp_min(1)
+    share = 100 * count / n_rows
+    by_op = {"count": count, "sum": total, "avg": avg, "max": vmax, "min": vmin, "difference": diff,
+             "count_distinct": distinct, "share": share}
     return torch.stack([by_op[op] for op in TERMINAL_OPS if op != "print"], dim=1)
 
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 # Row-selection ops (see nqa/ops.py for their soft and exact meaning).
 SELECT_OPS = (
     "reset", "filter_eq", "filter_any", "filter_gt", "filter_ge", "filter_lt", "filter_le",
-    "argmax", "argmin", "first", "last", "previous", "next", "mfe",
+    "argmax", "argmin", "first", "last", "previous", "next", "mfe", "filter_true", "filter_false",
 )
 # Terminal ops: turn the final selection into the answer.
-TERMINAL_OPS = ("count", "sum", "avg", "max", "min", "difference", "print")
+TERMINAL_OPS = ("count", "sum", "avg", "max", "min", "difference", "count_distinct", "share", "print")
 OPS = SELECT_OPS + TERMINAL_OPS
 
 OPS_WITH_COLUMN = {
     "filter_eq", "filter_any", "filter_gt", "filter_ge", "filter_lt", "filter_le", "argmax", "argmin", "mfe",
-    "sum", "avg", "max", "min", "difference", "print",
+    "sum", "avg", "max", "min", "difference", "print", "filter_true", "filter_false", "count_distinct",
 }
 OPS_WITH_CONSTANT = {"filter_eq", "filter_gt", "filter_ge", "filter_lt", "filter_le"}
 

@@ -87,9 +87,11 @@ def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-# the constants a selection op needs, as a column of context()'s `has` (0: none, 1: any, 2: text, 3: number)
+# what a selection op needs, as a column of context()'s `has` (0: nothing, 1: any constant, 2: a text
+# constant, 3: a number constant, 4: a yes/no flag column)
 _OP_NEEDS = torch.tensor([{"filter_eq": 1, "filter_any": 2, "filter_gt": 3, "filter_ge": 3, "filter_lt": 3,
-                           "filter_le": 3}.get(op, 0) for op in SELECT_OPS])
+                           "filter_le": 3, "filter_true": 4, "filter_false": 4}.get(op, 0) for op in SELECT_OPS])
+_IS_FLAG = COL_FEATURES.index("is_flag")
 
 
 class CheckpointError(ValueError):
@@ -274,7 +276,7 @@ class NeuralProgrammer(nn.Module):
         t = batch.table
         # which constants each op needs: none, any, a text one, a number one (_OP_NEEDS)
         has = torch.stack([torch.ones_like(batch.const_mask[:, 0]), batch.const_mask.any(1), t.const_is_text.any(1),
-                           t.const_is_number.any(1)], dim=1)  # (B, 4)
+                           t.const_is_number.any(1), (batch.col_feats[:, :, _IS_FLAG] > 0).any(1)], dim=1)  # (B, 5)
         op_mask = has[:, _OP_NEEDS.to(has.device)]  # (B, N_SEL)
         return Context(words, word_mask, question, cols, batch.col_mask, consts, batch.const_mask, op_mask)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nqa.table import Table, contains_tokens, factorize, normalize_text, parse_date, parse_number
+from nqa.table import _MONTHS, Table, contains_tokens, factorize, normalize_text, parse_date, parse_number
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?|\w+|[^\w\s]", re.UNICODE)
 
@@ -50,18 +50,19 @@ s t one ones
 """.split())
 
 # Rank of each constant source when max_constants cuts the list (lower is kept first).
-_SOURCE_RANK = {"number": 0, "date": 0, "cell": 1, "cell_part": 2, "ordinal": 3, "word": 4, "column": 5}
+_SOURCE_RANK = {"number": 0, "date": 0, "month": 0, "cell": 1, "cell_part": 2, "ordinal": 3, "word": 4, "column": 5}
 
 
 @dataclass(frozen=True)
 class Constant:
     """A value from the question a program can point at.
 
-    kind: "number" (numbers, number words, ordinals, years, dates; compared numerically) or "text" (a
-    span that matches cells; compared by `contains_tokens` on normalised text).
+    kind: "number" (numbers, number words, ordinals, years, dates; compared numerically), "text" (a
+    span that matches cells; compared by `contains_tokens` on normalised text) or "month" (a month
+    named alone, 'in march': matches date cells of that month, in any year; number = the month).
     source: where it came from: "number" (digits), "date" (number = the date's ordinal), "ordinal",
     "word" (number words), "cell" (equals a cell), "cell_part" (a token run inside a cell), "column"
-    (equals a column name).
+    (equals a column name), "month".
     """
 
     kind: str
@@ -70,6 +71,13 @@ class Constant:
     number: float | None  # the numeric value for comparisons (None for text)
     span: tuple[int, int]  # token start, end (exclusive)
     source: str = ""
+
+    @property
+    def is_year(self) -> bool:
+        """Four digits read as a year: against a date column it compares with the cell's year."""
+        return (self.kind == "number" and self.source == "number" and self.number is not None
+                and float(self.number).is_integer() and 1000 <= self.number <= 2999
+                and self.surface.strip().isdigit() and len(self.surface.strip()) == 4)
 
 
 @dataclass
@@ -144,6 +152,9 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
             out.append(Constant("number", surface, normalize_text(surface), d.ordinal(), (i, i + length), "date"))
             i += length
         else:
+            month = _month_alone(tokens, i)
+            if month:
+                out.append(Constant("month", tokens[i], tokens[i].lower(), float(month), (i, i + 1), "month"))
             i += 1
     i = 0
     while i < n:
@@ -171,6 +182,23 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
             out.append(Constant("number", surface, norm, float(value), (i, end), source))
         i = end
     return out
+
+
+# Month names that stand for a month only after 'in', 'of', 'during'... ('may' is also a verb).
+_AMBIGUOUS_MONTHS = {"may", "mar", "jan", "jun", "oct", "dec", "sep", "aug", "apr", "nov", "feb", "jul"}
+_MONTH_CUES = {"in", "of", "during", "for", "since", "until", "before", "after", "from", "through", "by",
+               "every", "each", "last", "this", "next"}
+
+
+def _month_alone(tokens: list[str], i: int) -> int | None:
+    """The month a token names on its own ('in march'; full names, or short ones after a cue word)."""
+    low = tokens[i].lower()
+    month = _MONTHS.get(low)
+    if month is None:
+        return None
+    if low in _AMBIGUOUS_MONTHS and (i == 0 or tokens[i - 1].lower() not in _MONTH_CUES):
+        return None
+    return month
 
 
 def _number_norm(x: float) -> str:
@@ -218,6 +246,22 @@ class _ColumnIndex:
 
     def any_contains(self, norm: str) -> bool:
         return bool(norm) and f" {norm} " in self.blob
+
+    def equals(self, norm: str) -> np.ndarray:
+        """(uniques,) bool: the distinct text equals norm (at most one True)."""
+        hits = np.zeros(len(self.uniques), dtype=bool)
+        if norm:
+            k = self.position.get(norm)
+            if k is not None:
+                hits[k] = True
+        return hits
+
+    @property
+    def position(self) -> dict[str, int]:
+        pos = self.__dict__.get("_position")
+        if pos is None:
+            pos = self.__dict__["_position"] = {u: k for k, u in enumerate(self.uniques)}
+        return pos
 
 
 @dataclass
@@ -302,12 +346,21 @@ def match_matrix(question: Question, table: Table) -> np.ndarray:
     idx = table_index(table)
     for k, const in enumerate(question.constants):
         for j, col in enumerate(table.columns):
-            if const.kind == "number":
+            if const.kind == "month":
+                out[k, :, j] = col.months == const.number
+            elif const.kind == "number":
                 if const.number is not None:
-                    out[k, :, j] = col.numbers == const.number
+                    if const.is_year and col.kind == "date":
+                        out[k, :, j] = col.years == const.number
+                    else:
+                        out[k, :, j] = col.numbers == const.number
             else:
                 ci = idx.columns[j]
-                out[k, :, j] = ci.contains(const.norm)[ci.codes]
+                hits = ci.contains(const.norm)
+                exact = ci.equals(const.norm)
+                # The exact cell wins: 'model x' picks Model X, not Model X Custom too, when a cell
+                # of the column is exactly it; otherwise every cell containing it matches.
+                out[k, :, j] = (exact if exact.any() else hits)[ci.codes]
     return out
 
 

@@ -46,7 +46,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.question import Constant, Question
-from nqa.table import Table
+from nqa.table import FALSE_WORDS, TRUE_WORDS, Column, Table
 
 DIALECTS = ("sqlite", "duckdb", "postgres", "mysql", "bigquery")
 INSERT_CHUNK_ROWS = 500  # rows per INSERT statement: keeps statements small for every engine's parser
@@ -69,6 +69,8 @@ class ColumnNames:
     norm: str
     number: str
     value: str  # == number when the column has no date-only cells
+    year: str | None = None  # Column.years, on a date column only (a year in the question compares with it)
+    month: str | None = None  # Column.months, when some cell is a date with a month
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,9 @@ def schema_for(table: Table, table_name: str = "t") -> Schema:
     for raw, col in zip(raws, table.columns):
         norm, number = claim(f"{raw} (norm)"), claim(f"{raw} (number)")
         value = claim(f"{raw} (value)") if _values_differ(col.numbers, col.values) else number
-        cols.append(ColumnNames(raw, norm, number, value))
+        year = claim(f"{raw} (year)") if col.kind == "date" else None  # years compare on date columns only
+        month = claim(f"{raw} (month)") if not np.isnan(col.months).all() else None
+        cols.append(ColumnNames(raw, norm, number, value, year, month))
     return Schema(table_name, row_id, tuple(cols))
 
 
@@ -169,6 +173,7 @@ def create_table_expression(schema: Schema) -> exp.Create:
     defs += [(c.raw, text) for c in schema.columns]
     for c in schema.columns:
         defs += [(c.norm, text), (c.number, double)] + ([(c.value, double)] if c.value != c.number else [])
+        defs += [(n, double) for n in (c.year, c.month) if n is not None]
     return exp.Create(
         this=exp.Schema(this=_table(schema.table),
                         expressions=[exp.ColumnDef(this=_ident(n), kind=k.copy()) for n, k in defs]),
@@ -186,6 +191,10 @@ def column_values(table: Table, schema: Schema, nan_as_none: bool = True) -> lis
         out += [list(c.text), numbers(c.numbers)]
         if names.value != names.number:
             out.append(numbers(c.values))
+        if names.year is not None:
+            out.append(numbers(c.years))
+        if names.month is not None:
+            out.append(numbers(c.months))
     return out
 
 
@@ -301,13 +310,28 @@ def _contains_tokens(norm_column: str, needle: str) -> exp.Expression:
                   expression=exp.Literal.number(0))
 
 
-def _match(names: ColumnNames, const: Constant) -> exp.Expression:
-    """docs/ops.md match(cell, constant): numbers by equality, text by contains_tokens."""
+def _match(names: ColumnNames, const: Constant, column: Column) -> exp.Expression:
+    """docs/ops.md match(cell, constant): numbers by equality (a year against a date column: the
+    cell's year), a month by the date cell's month, text by contains_tokens unless some cell of the
+    column is exactly the text (then by equality: the exact cell wins; decided here, on the table)."""
+    if const.kind == "month":
+        if names.month is None or const.number is None:
+            return exp.false()
+        return exp.EQ(this=_col(names.month), expression=_number(const.number))
     if const.kind == "number":
         if const.number is None or math.isnan(const.number):
             return exp.false()
+        if const.is_year and column.kind == "date" and names.year is not None:
+            return exp.EQ(this=_col(names.year), expression=_number(const.number))
         return exp.EQ(this=_col(names.number), expression=_number(const.number))
-    return _contains_tokens(names.norm, const.norm) if const.norm else exp.false()
+    return _text_match(names, const.norm, column) if const.norm else exp.false()
+
+
+def _text_match(names: ColumnNames, norm: str, column: Column) -> exp.Expression:
+    """A text constant: equality when a cell of the column is exactly it, else contains_tokens."""
+    if norm in column.text:
+        return exp.EQ(this=_col(names.norm), expression=_text(norm))
+    return _contains_tokens(names.norm, norm)
 
 
 def _reset(ctx: _Context, step: Step, prev: str) -> Selection:
@@ -315,7 +339,20 @@ def _reset(ctx: _Context, step: Step, prev: str) -> Selection:
 
 
 def _filter_eq(ctx: _Context, step: Step, prev: str) -> Selection:
-    return Selection(prev, _match(ctx.names(step), ctx.constant(step)))
+    return Selection(prev, _match(ctx.names(step), ctx.constant(step), ctx.table.columns[step.column]))
+
+
+def _filter_flag(ctx: _Context, step: Step, prev: str) -> Selection:
+    """filter_true / filter_false: a yes/no word or the number 1 / 0, in a flag column only."""
+    names = ctx.names(step)
+    column = ctx.table.columns[step.column]
+    if not (column.flags >= 0).any():  # not a flag column: Column.flags is -1 everywhere
+        return Selection(prev, exp.false())
+    want = step.op == "filter_true"
+    words = sorted(TRUE_WORDS if want else FALSE_WORDS)
+    is_word = exp.In(this=_col(names.norm), expressions=[exp.Literal.string(w) for w in words])
+    is_number = exp.EQ(this=_col(names.number), expression=exp.Literal.number(1 if want else 0))
+    return Selection(prev, exp.Paren(this=exp.or_(is_word, is_number)))
 
 
 def _filter_any(ctx: _Context, step: Step, prev: str) -> Selection:
@@ -323,7 +360,8 @@ def _filter_any(ctx: _Context, step: Step, prev: str) -> Selection:
     needles = ctx.text_constants()
     if not needles:
         return Selection(prev, exp.false())
-    return Selection(prev, exp.or_(*[_contains_tokens(names.norm, n) for n in needles]))
+    column = ctx.table.columns[step.column]
+    return Selection(prev, exp.or_(*[_text_match(names, n, column) for n in needles]))
 
 
 _COMPARISONS: dict[str, type[exp.Binary]] = {
@@ -333,9 +371,11 @@ _COMPARISONS: dict[str, type[exp.Binary]] = {
 
 def _filter_compare(ctx: _Context, step: Step, prev: str) -> Selection:
     names, const = ctx.names(step), ctx.constant(step)
-    if const.number is None or math.isnan(const.number):  # a text constant compares with nothing
+    if const.kind != "number" or const.number is None or math.isnan(const.number):  # text, month: nothing
         return Selection(prev, exp.false())
-    return Selection(prev, _COMPARISONS[step.op](this=_col(names.value), expression=_number(const.number)))
+    by_year = const.is_year and ctx.table.columns[step.column].kind == "date" and names.year is not None
+    column = names.year if by_year and names.year is not None else names.value
+    return Selection(prev, _COMPARISONS[step.op](this=_col(column), expression=_number(const.number)))
 
 
 def _argmax(ctx: _Context, step: Step, prev: str) -> Selection:
@@ -378,7 +418,7 @@ SELECTION_SQL: dict[str, Callable[[_Context, Step, str], Selection]] = {
     "reset": _reset, "filter_eq": _filter_eq, "filter_any": _filter_any,
     **dict.fromkeys(_COMPARISONS, _filter_compare),
     "argmax": _argmax, "argmin": _argmax, "first": _first, "last": _first,
-    "previous": _shift, "next": _shift, "mfe": _mfe,
+    "previous": _shift, "next": _shift, "mfe": _mfe, "filter_true": _filter_flag, "filter_false": _filter_flag,
 }
 assert set(SELECTION_SQL) == set(SELECT_OPS)
 
@@ -404,6 +444,23 @@ def _aggregate(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
     return _select_from([_answer(_AGGREGATES[step.op](this=_col(ctx.names(step).value)))], sel)
 
 
+def _count_distinct(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    """COUNT(DISTINCT normalised text) over the selected rows' non-empty cells."""
+    norm = ctx.names(step).norm
+    nonempty = exp.NEQ(this=_col(norm), expression=exp.Literal.string(""))
+    where = nonempty if sel.where is None else exp.and_(sel.where, nonempty)
+    count = exp.Count(this=exp.Distinct(expressions=[_col(norm)]))
+    return _select_from([_answer(count)], Selection(sel.source, where))
+
+
+def _share(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
+    """100 · selected rows / all rows of the table."""
+    total = exp.select(exp.Count(this=exp.Star())).from_(_table(ctx.schema.table), copy=False).subquery()
+    share = exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Count(this=exp.Star())),
+                    expression=exp.Nullif(this=total, expression=exp.Literal.number(0)))
+    return _select_from([_answer(share)], sel)
+
+
 def _print(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
     return _select_from([_col(ctx.names(step).raw)], sel).order_by(_col(ctx.schema.row_id), copy=False)
 
@@ -427,6 +484,7 @@ def _difference(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
 
 TERMINAL_SQL: dict[str, Callable[[_Context, Step, Selection], exp.Select]] = {
     "count": _count, **dict.fromkeys(_AGGREGATES, _aggregate), "print": _print, "difference": _difference,
+    "count_distinct": _count_distinct, "share": _share,
 }
 assert set(TERMINAL_SQL) == set(TERMINAL_OPS)
 # Terminal ops that need the final selection as a named relation rather than a WHERE clause.
@@ -440,7 +498,7 @@ def _describe(ctx: _Context, step: Step) -> str:
         args.append(ctx.table.columns[step.column].name)
     if step.op in OPS_WITH_CONSTANT:
         const = ctx.constant(step)
-        args.append(repr(const.norm) if const.kind == "text" else _number(const.number).sql())
+        args.append(repr(const.norm) if const.kind != "number" else _number(const.number).sql())
     return f"{step.op}({', '.join(args)})" if args else step.op
 
 

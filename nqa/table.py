@@ -9,7 +9,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -75,6 +75,32 @@ class Column:
     def __post_init__(self) -> None:
         date_ord = np.array([d.ordinal() if d is not None else math.nan for d in self.dates], dtype=np.float64)
         self.values = np.where(np.isnan(self.numbers), date_ord, self.numbers) if len(self.raw) else np.zeros(0)
+
+    @cached_property
+    def flags(self) -> np.ndarray:
+        """(rows,) int8: 1 yes, 0 no, -1 neither. Only a flag column has flags: every non-empty cell
+        is a yes/no word (yes/no, y/n, true/false, t/f, x) or the number 0 or 1, and at least one is
+        non-empty. Anywhere else every cell is -1, so 'how many were refunded?' never counts the 1s of
+        a goals column."""
+        return column_flags(self.text, self.numbers)
+
+    @cached_property
+    def years(self) -> np.ndarray:
+        """(rows,) float64: the cell's year (a date's year, else an integer number), NaN when none.
+        A year in the question compares with these on a date column ('after 2019' = year > 2019)."""
+        out = np.full(len(self.raw), math.nan)
+        for i, d in enumerate(self.dates):
+            if d is not None and d.year is not None:
+                out[i] = d.year
+            elif not math.isnan(self.numbers[i]) and float(self.numbers[i]).is_integer():
+                out[i] = self.numbers[i]
+        return out
+
+    @cached_property
+    def months(self) -> np.ndarray:
+        """(rows,) float64: the month (1-12) of a date cell, NaN when none ('in march' matches these)."""
+        return np.array([d.month if d is not None and d.month is not None else math.nan for d in self.dates],
+                        dtype=np.float64)
 
 
 @dataclass
@@ -366,3 +392,25 @@ def load_table(source, **kwargs) -> Table:
     from nqa.table_io import read_table
 
     return read_table(source, **kwargs)
+
+
+TRUE_WORDS = frozenset({"yes", "y", "true", "t", "x"})
+FALSE_WORDS = frozenset({"no", "n", "false", "f"})
+
+
+def column_flags(text: list[str], numbers: np.ndarray) -> np.ndarray:
+    """Column.flags for normalised cell texts and their numbers (see there)."""
+    n = len(text)
+    out = np.full(n, -1, dtype=np.int8)
+    seen = False
+    for i, t in enumerate(text):
+        if not t:
+            continue
+        seen = True
+        if t in TRUE_WORDS or numbers[i] == 1:
+            out[i] = 1
+        elif t in FALSE_WORDS or numbers[i] == 0:
+            out[i] = 0
+        else:
+            return np.full(n, -1, dtype=np.int8)
+    return out if seen else np.full(n, -1, dtype=np.int8)

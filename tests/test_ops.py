@@ -14,10 +14,13 @@ from nqa.program import SELECT_OPS, TERMINAL_OPS
 from nqa.question import Constant, Question, match_matrix
 from nqa.table import table_from_rows
 
-CELLS = ["", "a", "b", "a b", "1", "2", "2", "2.5", "-3", "10", "1995", "x 2", "March 3, 1995"]
+CELLS = ["", "a", "b", "a b", "1", "2", "2", "2.5", "-3", "10", "1995", "x 2", "March 3, 1995", "1995-07-01",
+         "0", "yes", "no"]
 CONSTANTS = [Constant("number", "2", "2", 2.0, (0, 1)), Constant("number", "10", "10", 10.0, (1, 2)),
              Constant("text", "a", "a", None, (2, 3)), Constant("text", "b", "b", None, (3, 4)),
-             Constant("number", "2.5", "2 5", 2.5, (4, 5))]
+             Constant("number", "2.5", "2 5", 2.5, (4, 5)),
+             Constant("number", "1995", "1995", 1995.0, (5, 6), "number"),  # a year: dates compare by year
+             Constant("month", "march", "march", 3.0, (5, 6), "month")]
 
 
 @st.composite
@@ -83,7 +86,7 @@ def test_every_terminal_op_matches_exact(ex, data):
     col = data.draw(st.integers(0, table.n_cols - 1))
     c = table.columns[col]
     for o, op in enumerate(numeric):
-        values, number, _ = ops.exact_terminal(op, s, c.values, c.raw)
+        values, number, _ = ops.exact_terminal(op, s, c.values, c.raw, c.text)
         if values:  # the soft op gives 0 where the exact answer is empty
             assert scalars[o, col].item() == pytest.approx(number, rel=1e-9, abs=1e-9), op
     col_w = torch.zeros(2, batch.table.values.shape[2], dtype=torch.float64)
@@ -128,4 +131,25 @@ def test_one_row_table_and_no_constants():
     assert outs["previous"].tolist() == [[0.0]] and outs["next"].tolist() == [[0.0]]
     assert outs["argmax"][0, 0, 0] == 1 and outs["mfe"][0, 0, 0] == 1
     assert outs["filter_any"].sum() == 0 and outs["filter_gt"].sum() == 0
-    assert ops.soft_terminal_scalars(s, batch.table)[0, :, 0].tolist() == [1, 5, 5, 5, 5, 0]
+    # count, sum, avg, max, min, difference, count_distinct, share
+    assert ops.soft_terminal_scalars(s, batch.table)[0, :, 0].tolist() == [1, 5, 5, 5, 5, 0, 1, 100]
+
+
+def test_flags_dates_and_distinct_counts():
+    """filter_true/filter_false read yes/no and 0/1 columns only; a year compares with a date's year."""
+    table = table_from_rows(["active", "goals", "joined", "city"],
+                            [["Yes", "1", "2019-03-01", "Paris"], ["no", "0", "2019-12-31", "paris"],
+                             ["Y", "2", "2020-01-05", "Rome"], ["", "1", "2018-07-07", ""]])
+    year = Constant("number", "2019", "2019", 2019.0, (0, 1), "number")
+    question = Question("2019", ["2019"], [year])
+    match = match_matrix(question, table)
+    s = np.ones(4, dtype=bool)
+    assert select_step("filter_true", s, table, question, match, 0, None).tolist() == [True, False, True, False]
+    assert select_step("filter_false", s, table, question, match, 0, None).tolist() == [False, True, False, False]
+    assert not select_step("filter_true", s, table, question, match, 1, None).any()  # goals is no flag column
+    assert select_step("filter_gt", s, table, question, match, 2, 0).tolist() == [False, False, True, False]
+    assert select_step("filter_le", s, table, question, match, 2, 0).tolist() == [True, True, False, True]
+    assert match[0, :, 2].tolist() == [True, True, False, False]  # 'in 2019'
+    c = table.columns[3]
+    assert ops.exact_terminal("count_distinct", s, c.values, c.raw, c.text)[0] == ["2"]
+    assert ops.exact_terminal("share", np.array([1, 0, 0, 0], bool), None, None)[0] == ["25"]

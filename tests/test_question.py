@@ -91,12 +91,22 @@ def test_constant_is_backward_compatible():
 
 
 def naive_match(question, table):
+    """docs/ops.md match(cell, constant), cell by cell."""
     out = np.zeros((len(question.constants), table.n_rows, table.n_cols), dtype=bool)
     for k, c in enumerate(question.constants):
         for j, col in enumerate(table.columns):
+            exact_somewhere = c.kind == "text" and bool(c.norm) and any(t == c.norm for t in col.text)
             for i in range(table.n_rows):
-                if c.kind == "number":
-                    out[k, i, j] = col.numbers[i] == c.number
+                if c.kind == "month":
+                    d = col.dates[i]
+                    out[k, i, j] = d is not None and d.month == c.number
+                elif c.kind == "number":
+                    if c.is_year and col.kind == "date":
+                        out[k, i, j] = col.years[i] == c.number
+                    else:
+                        out[k, i, j] = col.numbers[i] == c.number
+                elif exact_somewhere:  # the exact cell wins
+                    out[k, i, j] = col.text[i] == c.norm
                 else:
                     out[k, i, j] = contains_tokens(col.text[i], c.norm)
     return out

@@ -54,11 +54,11 @@ def prog(*steps: tuple) -> Program:
 
 # (fixture name, program, answer)
 CASES = [
-    ("filter_eq_count", prog(("filter_eq", 0, 0), ("count",)), ["2"]),
+    ("filter_eq_count", prog(("filter_eq", 0, 0), ("count",)), ["1"]),  # the exact cell wins: not New France
     ("filter_eq_number", prog(("filter_eq", 1, 1), ("count",)), ["0"]),
-    ("two_filters", prog(("filter_eq", 0, 0), ("filter_gt", 1, 1), ("print", 0)), ["New France"]),
+    ("two_filters", prog(("filter_eq", 0, 2), ("filter_gt", 1, 1), ("print", 0)), ["Spain"]),
     ("filter_any_argmax_next", prog(("filter_any", 0), ("argmax", 1), ("next",), ("print", 0)),
-     ["New France", "Italy"]),
+     ["New France"]),  # France and Spain exactly (not New France): argmax Spain, next New France
     ("argmin_print", prog(("argmin", 2), ("print", 0)), ["Italy"]),
     ("first_last_previous", prog(("last",), ("previous",), ("print", 3)), ["4th"]),
     ("mfe_print", prog(("mfe", 0), ("print", 3)), ["2nd", "5th"]),

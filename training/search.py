@@ -116,7 +116,8 @@ class ExampleSearch:
             if c.kind != "number":
                 continue
             for j in self.numeric:
-                v = table.columns[j].values
+                col = table.columns[j]
+                v = col.years if c.is_year and col.kind == "date" else col.values  # as the executor
                 for op in ("filter_gt", "filter_ge", "filter_lt", "filter_le"):
                     m = ops.exact_compare(op, np.ones(self.n, bool), v, c.number)
                     if m.any() and not m.all():
