@@ -210,15 +210,21 @@ with st.container(border=True, key="answer_box"):
     a_col, c_col = st.columns([4, 1])
     with a_col:
         st.caption(f"Q: {answer.question}")
-        st.markdown(f"## {answer_headline(answer)}")
+        if answer.unsure:  # no bold answer: a confident-looking wrong answer is worse than none
+            st.markdown("## I don't know")
+            st.warning(f"{answer.unsure[:1].upper()}{answer.unsure[1:]}.", icon=":material/help:")
+            with st.expander("Show the best guess anyway"):
+                st.markdown(answer_headline(answer))
+        else:
+            st.markdown(f"## {answer_headline(answer)}")
         steps = "step" if answer.n_steps == 1 else "steps"
         st.markdown(f"Program ({answer.n_steps} {steps}): `{answer.program}`")
     with c_col:
         st.metric("Confidence", f"{answer.confidence:.0%}",
-                  help="The model's probability for this answer: the summed probability of the "
-                       "programs it considered that give this answer.")
+                  help="How likely this answer is right: the summed probability of the programs the "
+                       "model considered that give it, calibrated on dev questions.")
         st.progress(float(answer.confidence))
-    if answer.confidence < 0.3:
+    if answer.confidence < 0.3 and not answer.unsure:
         st.caption(":material/warning: Low confidence: the model was unsure. Check the program and the cells "
                    "below.")
 

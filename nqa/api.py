@@ -22,6 +22,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -36,6 +37,7 @@ import numpy as np
 from nqa.program import Program, Step
 from nqa.question import Question, parse_question
 from nqa.table import Table, TableError, load_table
+from nqa.unsure import Calibration, unsure_reason
 
 __all__ = [
     "TableQA", "Answer", "Alternative", "QuestionError", "CheckpointError", "single_threaded",
@@ -95,9 +97,10 @@ class Answer:
         text: the answer for display: the items joined by ", ", or "(no answer)".
         cells: (row, column) of the table cells the answer came from; column -1 for `count`, whose
             answer comes from whole rows.
-        confidence: the model's probability of this answer, in [0, 1]: the summed probability of
-            the decoded programs that give these same values (a lower bound: programs outside the
-            top-k that would also give them are not counted).
+        confidence: the probability that this answer is right, in [0, 1]: the summed probability
+            of the decoded programs that give these same values, calibrated on dev (nqa/unsure.py).
+        unsure: None, or why the answer should not be trusted ("no cell mentions 'chainsaw'", low
+            confidence). `values` then holds the best guess, which callers show only on request.
         program: the program that produced the answer (steps with their probabilities, and the
             ACT halting weights in `program.halting`).
         sql: a SQLite query that returns `values` on the table created by `setup_sql()` (a property,
@@ -119,6 +122,7 @@ class Answer:
     selections: list[list[int]] = field(default_factory=list)
     table: Table | None = field(default=None, repr=False, compare=False)
     parsed: Question | None = field(default=None, repr=False, compare=False)  # tokens and constants
+    unsure: str | None = None  # why this answer should not be trusted (nqa/unsure.py), None when it can
     _sql: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -168,6 +172,7 @@ class Answer:
             "answer": self.values,
             "text": self.text,
             "confidence": self.confidence,
+            "unsure": self.unsure,
             "cells": [list(c) for c in self.cells],
             "n_steps": self.n_steps,
             "program": str(self.program),
@@ -209,9 +214,11 @@ class TableQA:
     question parse, one model decode, and an exact program run.
     """
 
-    def __init__(self, model, device: str = "cpu", top_k: int = 4) -> None:
+    def __init__(self, model, device: str = "cpu", top_k: int = 4, calibration: Calibration | None = None) -> None:
         self.model = model.eval()
         self.device = device
+        # confidence calibration and the unsure threshold, fitted on dev (nqa/unsure.py)
+        self.calibration = calibration or Calibration()
         self.top_k = top_k  # programs decoded per question: the answer's alternatives and confidence
         # One decode at a time: the fast tokenizer underneath is not safe to call from several threads
         # at once (Streamlit serves each session from its own thread, sharing this object).
@@ -240,7 +247,7 @@ class TableQA:
         device = _resolve_device(device)
         model = _build_model(config, directory)  # the encoder silences transformers' loading report itself
         _load_state(model, state, directory)
-        return cls(model.to(device), device=device)
+        return cls(model.to(device), device=device, calibration=Calibration.from_config(config))
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.
@@ -265,6 +272,7 @@ class TableQA:
             "format_version": 1,
             "model": _model_config(self.model),
             "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
+            "calibration": dataclasses.asdict(self.calibration),
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         return directory
@@ -329,7 +337,7 @@ class TableQA:
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
         with self._lock:
             beams = _decode(self.model, tabs, parsed, self.top_k)
-        return [_answer(t, q, beam) for t, q, beam in zip(tabs, parsed, beams)]
+        return [_answer(t, q, beam, self.calibration) for t, q, beam in zip(tabs, parsed, beams)]
 
     def __repr__(self) -> str:
         return f"TableQA({type(self.model).__name__}, device={self.device!r})"
@@ -364,7 +372,16 @@ def as_table(table) -> Table:
 # from programs to answers
 
 
-def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
+def beam_probability(runs, values: list[str]) -> float:
+    """The summed probability of the beam's programs that give `values`, in [0, 1]. Not normalised
+    over the beam: a share of four programs would call an unsure model confident. The sum over the
+    beam is a lower bound on the answer's probability under the model. `runs`: (program, Execution
+    or None) pairs."""
+    same = sum(p.probability for p, e in runs if e is not None and e.values == values)
+    return min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
+
+
+def _answer(table: Table, question: Question, beam: list[Program], calibration: Calibration | None = None) -> Answer:
     """Run the decoded programs exactly and pick the answer.
 
     The answer is the most probable program whose run succeeds and gives a non-empty answer
@@ -379,10 +396,9 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
     program, ex = runs[chosen]
-    # Not normalised over the beam: a share of four programs would call an unsure model confident.
-    # The sum over the beam is a lower bound on the answer's probability under the model.
-    same = sum(p.probability for p, e in runs if e is not None and e.values == ex.values)
-    confidence = min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
+    calibration = calibration or Calibration()
+    confidence = calibration(beam_probability(runs, ex.values))
+    unsure = unsure_reason(question, table, confidence, calibration)
     alternatives = [Alternative(e.values, p.probability, p, table, question)
                     for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
     return Answer(
@@ -396,6 +412,7 @@ def _answer(table: Table, question: Question, beam: list[Program]) -> Answer:
         selections=[np.flatnonzero(s).tolist() for s in ex.selections],
         table=table,
         parsed=question,
+        unsure=unsure,
     )
 
 

@@ -51,8 +51,12 @@ def cli_ask(args) -> int:
 def format_answer(answer, sql: str, dialect: str) -> str:
     """The human-readable report: answer, confidence, program, cells, SQL."""
     steps = "step" if answer.n_steps == 1 else "steps"
-    lines = [
-        f"Answer:      {answer.text}",
+    if answer.unsure:
+        head = [f"Answer:      I don't know: {answer.unsure}",
+                f"Best guess:  {answer.text}"]
+    else:
+        head = [f"Answer:      {answer.text}"]
+    lines = head + [
         f"Confidence:  {answer.confidence:.0%}",
         f"Program:     {answer.program}   ({answer.n_steps} {steps})",
     ]

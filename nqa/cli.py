@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sql-out", default=None)
     p.add_argument("--model", default=None)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--abstain", action="store_true",
+                   help="write no answer where the model is unsure (a value in no cell, low confidence)")
+    p.add_argument("--confidence-out", default=None,
+                   help="TSV of each example's raw and calibrated confidence and unsure reason")
 
     p = sub.add_parser("evaluate", help="WTQ denotation accuracy by the official evaluator's rules")
     p.add_argument("--examples", required=True)

@@ -281,14 +281,24 @@ class EvalResult:
         return self.n_correct / self.n_examples if self.n_examples else 0.0
 
 
+def _no_answer(items: list[str]) -> bool:
+    return not any(x.strip() for x in items)
+
+
 def evaluate(targets: dict[str, list[str]], predictions: dict[str, list[str]]) -> EvalResult:
-    """Accuracy of `predictions` over all examples in `targets` (missing predictions are wrong)."""
+    """Accuracy of `predictions` over all examples in `targets` (missing predictions are wrong). A
+    target with no answer (an unanswerable question) is matched only by no answer."""
     correct, missing, wrong = 0, 0, []
     for ex_id, target in targets.items():
         pred = predictions.get(ex_id)
         if pred is None:
             missing += 1
             wrong.append((ex_id, target, []))
+        elif _no_answer(target) or _no_answer(pred):
+            if _no_answer(target) and _no_answer(pred):
+                correct += 1
+            else:
+                wrong.append((ex_id, target, pred))
         elif is_correct(target, pred):
             correct += 1
         else:
@@ -317,4 +327,25 @@ def cli_evaluate(args) -> int:
     if result.n_unknown:
         print(f"Predictions for unknown ids (ignored): {result.n_unknown}")
     print(f"Accuracy: {result.accuracy:.4f}")
+    kinds = _kinds(args.examples)
+    if kinds:  # a file with a `kind` column (the user-question benchmark): accuracy per kind
+        wrong = {w[0] for w in result.wrong}
+        per: dict[str, list[int]] = {}
+        for ex in examples:
+            per.setdefault(kinds.get(ex.id, "?"), []).append(ex.id not in wrong)
+        print("Per kind:")
+        for kind in sorted(per):
+            ok = per[kind]
+            print(f"  {kind:<16} {sum(ok):>4}/{len(ok):<4} {sum(ok) / len(ok):.3f}")
     return 0
+
+
+def _kinds(path: str) -> dict[str, str]:
+    """id -> kind when the examples file has a `kind` column, else {}."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+        if "kind" not in header or "id" not in header:
+            return {}
+        i, k = header.index("id"), header.index("kind")
+        return {fields[i]: fields[k] for fields in (line.rstrip("\r\n").split("\t") for line in f)
+                if len(fields) > max(i, k)}

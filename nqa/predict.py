@@ -64,9 +64,13 @@ def _load_table(path: Path):
 
 def load_model(model_dir: str | None):
     """The model: `model_dir`, else the shipped one (nqa/checkpoints), through TableQA's loader."""
+    return load_qa(model_dir).model
+
+
+def load_qa(model_dir: str | None):
     from nqa.api import TableQA
 
-    return TableQA.from_pretrained(model_dir).model
+    return TableQA.from_pretrained(model_dir)
 
 
 def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Program]]:
@@ -88,8 +92,14 @@ def choose(programs: list[Program], table, question):
 
 
 def predict(examples: list[PredExample], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
-            progress: bool = True) -> list[tuple[str, list[str], object, object, object]]:
-    """(id, answer items, table, question, program) per example, in input order."""
+            progress: bool = True, calibration=None) -> list[tuple]:
+    """(id, answer items, table, question, program, raw confidence, calibrated confidence, unsure
+    reason) per example, in input order (the same answer, confidence and reason `TableQA.ask` gives)."""
+    from nqa.api import beam_probability
+    from nqa.executor import choose_run, run_programs
+    from nqa.unsure import Calibration, unsure_reason
+
+    calibration = calibration or Calibration()
     from tqdm import tqdm
 
     from nqa.question import parse_question
@@ -105,8 +115,15 @@ def predict(examples: list[PredExample], tables_root: Path, model, batch_size: i
             return
         beams = decode_batch(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k)
         for (i, t, q), beam in zip(pending, beams):
-            prog, ex = choose(beam, t, q)
-            results[i] = (examples[i].id, ex.values if ex is not None else [], t, q, prog)
+            runs = run_programs(beam, t, q)
+            c = choose_run(runs)
+            if c is None:
+                results[i] = (examples[i].id, [], t, q, None, 0.0, 0.0, "no program runs on this table")
+                continue
+            ex = runs[c]
+            raw = beam_probability(list(zip(beam, runs)), ex.values)
+            conf = calibration(raw)
+            results[i] = (examples[i].id, ex.values, t, q, beam[c], raw, conf, unsure_reason(q, t, conf, calibration))
         pending.clear()
 
     bar = tqdm(total=len(examples), desc="predict", disable=not progress, mininterval=5)
@@ -117,7 +134,7 @@ def predict(examples: list[PredExample], tables_root: Path, model, batch_size: i
                 raise ValueError("no rows")
         except (ValueError, OSError):
             for i in idxs:
-                results[i] = (examples[i].id, [], None, None, None)
+                results[i] = (examples[i].id, [], None, None, None, 0.0, 0.0, "the table cannot be read")
             bar.update(len(idxs))
             continue
         for i in idxs:
@@ -140,23 +157,31 @@ def cli_predict(args) -> int:
     root = Path(args.tables_root)
     if not root.is_dir():
         raise PredictError(f"{root}: the tables root is not a directory")
-    model = load_model(getattr(args, "model", None))
-    results = predict(examples, root, model, batch_size=getattr(args, "batch_size", 64) or 64,
-                      progress=sys.stderr.isatty())
+    qa = load_qa(getattr(args, "model", None))
+    results = predict(examples, root, qa.model, batch_size=getattr(args, "batch_size", 64) or 64,
+                      progress=sys.stderr.isatty(), calibration=qa.calibration)
+    abstain = getattr(args, "abstain", False)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for ex_id, values, *_ in results:
+        for ex_id, values, *rest in results:
+            if abstain and rest[-1]:  # unsure: no answer rather than a doubtful one
+                values = []
             f.write("\t".join([ex_id] + [escape_item(v) for v in values]) + "\n")
     os.replace(tmp, out)
+    if getattr(args, "confidence_out", None):
+        with open(args.confidence_out, "w", encoding="utf-8") as f:
+            f.write("id\traw_confidence\tconfidence\tunsure\n")
+            for ex_id, _values, _t, _q, _p, raw, conf, reason in results:
+                f.write(f"{ex_id}\t{raw:.6f}\t{conf:.6f}\t{(reason or '').replace(chr(9), ' ')}\n")
     if getattr(args, "sql_out", None):
         from nqa.sql import sql_record
 
         sql_path = Path(args.sql_out)
         sql_path.parent.mkdir(parents=True, exist_ok=True)
         with open(sql_path, "w", encoding="utf-8") as f:
-            for ex_id, values, table, question, program in results:
+            for ex_id, values, table, question, program, *_ in results:
                 if program is None:
                     rec = {"id": ex_id, "answer": values, "sql": None, "setup_sql": None}
                 else:

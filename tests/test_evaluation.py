@@ -145,3 +145,22 @@ def test_nqa_evaluate_command(tmp_path, capsys):
 
 def test_docstring_examples():
     assert doctest.testmod(evaluation).failed == 0
+
+
+def test_unanswerable_targets_and_accuracy_per_kind(tmp_path, capsys):
+    """An empty target is matched only by no answer; a `kind` column gives accuracy per kind."""
+    import argparse
+
+    from nqa.evaluation import cli_evaluate, evaluate
+
+    result = evaluate({"a": [""], "b": [""], "c": ["3"], "d": ["3"]}, {"a": [], "b": ["7"], "c": ["3"], "d": []})
+    assert result.n_correct == 2 and {w[0] for w in result.wrong} == {"b", "d"}
+    examples = tmp_path / "ex.tsv"
+    examples.write_text("id\tutterance\tcontext\ttargetValue\tkind\n"
+                        "a\tq\tt.csv\t\tunanswerable\nc\tq\tt.csv\t3\tcount_1\nd\tq\tt.csv\t4\tcount_1\n")
+    pred = tmp_path / "pred.tsv"
+    pred.write_text("a\nc\t3\nd\t5\n")
+    assert cli_evaluate(argparse.Namespace(examples=str(examples), pred=str(pred), verbose=False)) == 0
+    out = capsys.readouterr().out
+    assert "Accuracy: 0.6667" in out
+    assert "count_1" in out and "1/2" in out and "unanswerable" in out and "1/1" in out

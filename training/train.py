@@ -57,6 +57,11 @@ class TrainConfig:
     search_candidates: int = 48
     search_cache: str = ""  # "" = runs/search under the repository
     mml_candidates: int = 16  # the best-ranked searched programs used in the MML loss
+    # Supervised (question, program) pairs over real tables (training/generated.py), mixed into training:
+    gen_per_table: int = 0  # questions tried per WTQ training table in the benchmark's train phrasings (0: none)
+    gen_benchmark: bool = False  # + the user-question benchmark's training part (data/user_questions/train.tsv)
+    gen_benchmark_repeat: int = 1  # its examples repeated this many times (a small set next to WTQ)
+    calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     limit_train: int = 0  # 0 = all; small values for tests
     limit_dev: int = 0
     max_train_rows: int = 0  # skip training tables with more rows (0 = keep all); speed lever on CPU
@@ -224,6 +229,27 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
                      revalidate(searched[ex.id], table, q, ex.answers, limit=cfg.mml_candidates)]
         items.append(Item(ex.id, ex.answers, table, q, progs))
     return items
+
+
+def generated_items(cfg: TrainConfig, wtq_items: list[Item]) -> list[Item]:
+    """Generated (question, gold program) items: over the training split's own tables, and the user
+    benchmark's training part (training/generated.py). Deterministic from cfg.seed."""
+    from training.generated import benchmark_examples, wtq_table_examples
+
+    out: list[Item] = []
+    if cfg.gen_per_table:
+        tables, seen = [], set()
+        for it in wtq_items:
+            if it.table is not None and id(it.table) not in seen:
+                seen.add(id(it.table))
+                tables.append(it.table)
+        out += [Item(i, a, t, q, [p]) for i, a, t, q, p, _ in wtq_table_examples(tables, cfg.gen_per_table, cfg.seed)]
+    if cfg.gen_benchmark:
+        # its few-thousand-row tables would make every batch they land in ~100x larger: kept for testing
+        bench = [b for b in benchmark_examples() if b[2].n_rows <= 1000]
+        for r in range(cfg.gen_benchmark_repeat):
+            out += [Item(f"{i}#{r}", a, t, q, [p]) for i, a, t, q, p, _ in bench]
+    return out
 
 
 def make_batches(items: list[Item], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -592,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(cfg).to(device)
     train_items = load_items(cfg, cfg.train_split, cfg.limit_train, with_programs=True,
                              max_rows=cfg.max_train_rows, progress=master and cfg.progress)
+    train_items += generated_items(cfg, train_items)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
     dev_ok = [it for it in dev_items if it.table is not None]
     cache_dir = REPO / "runs" / "encoded"
@@ -723,6 +750,11 @@ def main(argv: list[str] | None = None) -> int:
         save_pretrained_atomic(model, out / "last")
         log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
             f"({out / 'best'}), {time.time() - t0:.0f}s")
+        if cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
+            from training.calibrate import main as calibrate
+
+            calibrate(["--model", str(out / "best"), "--dev", cfg.dev_split]
+                      + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else []))
     if ddp:
         import torch.distributed as dist
 

@@ -1,0 +1,126 @@
+"""When an answer should say "I don't know", and what its confidence means.
+
+Two reasons to be unsure, both shown to the user instead of a bold answer (the best guess stays
+available):
+
+1. **A value the question names is in no cell.** "what is the price of the chainsaw?" on a table
+   without a chainsaw has no answer; any program the model picks answers another question. A word
+   counts as such a value when it is in no cell, in no column name, in no question constant, and is
+   not a word questions are made of (nqa/data/question_words.txt: words of WikiTableQuestions'
+   training questions and of the user benchmark's training phrasings; training/question_words.py).
+   Plural words are let through: they name what the rows are ("how many orders..."), which tables
+   rarely spell out.
+2. **Low confidence.** The model's probability of its answer is calibrated on dev (Platt scaling of
+   the beam's summed program probability: training/calibrate.py, docs/calibration.md); an answer
+   below the threshold chosen there is more likely wrong than right.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from nqa.question import NUMBER_WORDS, ORDINAL_WORDS, STOP_WORDS, Question, table_index
+from nqa.table import _MONTHS, Table, normalize_text
+
+WORDS_FILE = Path(__file__).resolve().parent / "data" / "question_words.txt"
+# Chat spellings and contractions without their apostrophe: words of questions in any domain.
+_CHAT_WORDS = frozenset("""
+whats hows whos wheres whens arent isnt dont doesnt didnt wasnt werent hasnt havent cant wont
+pls plz thx thanks please ok okay hey hi
+""".split())
+
+
+@lru_cache(maxsize=1)
+def question_words() -> frozenset[str]:
+    if not WORDS_FILE.exists():
+        return frozenset()
+    return frozenset(WORDS_FILE.read_text(encoding="utf-8").split())
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def missing_values(question: Question, table: Table) -> list[str]:
+    """Runs of question words that look like values no cell of the table holds, as written."""
+    idx = table_index(table)
+    header_words: set[str] = set()
+    for name in table.column_names:
+        for w in normalize_text(re.sub(r"[_()]", " ", name)).split():
+            header_words |= {w, _stem(w)}
+    covered = {k for c in question.constants for k in range(*c.span)}
+    known = question_words()
+    unknown: list[int] = []
+    for i, tok in enumerate(question.tokens):
+        low = tok.lower()
+        if i in covered or not low.isalpha() or len(low) < 3:
+            continue
+        if low in STOP_WORDS or low in known or low in _CHAT_WORDS or low in NUMBER_WORDS \
+                or low in ORDINAL_WORDS or low in _MONTHS:
+            continue
+        if low in header_words or _stem(low) in header_words:
+            continue
+        if idx.any_cell_contains(low) or idx.any_cell_contains(_stem(low)):
+            continue
+        if low.endswith("s") and not low.endswith(("ss", "is", "us")):  # plural: what rows are ("orders")
+            continue
+        unknown.append(i)
+    runs: list[list[int]] = []
+    for i in unknown:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    lows = [t.lower() for t in question.tokens]
+    found = [" ".join(question.tokens[k] for k in run) for run in runs if _in_value_slot(run[0], lows, header_words)]
+    return list(dict.fromkeys(found))
+
+
+# Words after which a question names a value: 'the price OF the chainsaw', 'total sales FOR atlantis'.
+_SLOT_CUES = frozenset("of for in at by from with named called about than vs versus between and or".split())
+_DETERMINERS = frozenset("the a an".split())
+
+
+def _in_value_slot(i: int, lows: list[str], header_words: set[str]) -> bool:
+    """The run starting at token i follows a cue word or a column's name (skipping 'the', 'a')."""
+    j = i - 1
+    while j >= 0 and lows[j] in _DETERMINERS:
+        j -= 1
+    return j >= 0 and (lows[j] in _SLOT_CUES or lows[j] in header_words or lows[j].rstrip("'") in header_words)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """confidence = σ(a · logit(p) + b) for the beam's summed probability p; below `threshold` the
+    answer is flagged unsure. The identity (a=1, b=0, threshold=0) for checkpoints without one."""
+
+    a: float = 1.0
+    b: float = 0.0
+    threshold: float = 0.0
+
+    def __call__(self, p: float) -> float:
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        z = self.a * math.log(p / (1 - p)) + self.b
+        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Calibration":
+        c = config.get("calibration") or {}
+        return cls(float(c.get("a", 1.0)), float(c.get("b", 0.0)), float(c.get("threshold", 0.0)))
+
+
+def unsure_reason(question: Question, table: Table, confidence: float, calibration: Calibration) -> str | None:
+    """Why the answer should not be shown as one, or None."""
+    missing = missing_values(question, table)
+    if missing:
+        quoted = ", ".join(f"'{m}'" for m in missing[:3])
+        return f"no cell mentions {quoted}"
+    if confidence < calibration.threshold:
+        return f"low confidence ({confidence:.0%}; answers this unsure are right less than half the time)"
+    return None

@@ -1,0 +1,67 @@
+"""'I don't know': values the table does not hold, calibrated confidence, the unsure threshold."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
+
+from nqa.question import parse_question
+from nqa.table import load_table
+from nqa.unsure import Calibration, missing_values, unsure_reason
+
+ORDERS = load_table(str(Path(__file__).resolve().parents[1] / "data" / "orders.csv"))
+
+
+@pytest.mark.parametrize("question,missing", [
+    ("what is the unit price of the chainsaw?", ["chainsaw"]),
+    ("total units for atlantis", ["atlantis"]),
+    ("how many orders came from gotham?", ["gotham"]),
+    ("what is the unit price of the oak desk?", []),  # a cell
+    ("how many orders are there?", []),  # 'orders' names the rows
+    ("what were total sales in the east?", []),
+    ("how many orders were refunded?", []),  # a column
+    ("which city appears most often?", []),
+    ("how many orders were shipped in march 2024?", []),
+    ("whats the avg total for london pls", []),
+])
+def test_missing_values(question, missing):
+    assert missing_values(parse_question(question, ORDERS), ORDERS) == missing
+
+
+def test_unsure_reason_names_the_missing_value_then_low_confidence():
+    q = parse_question("what is the unit price of the chainsaw?", ORDERS)
+    assert unsure_reason(q, ORDERS, 0.99, Calibration()) == "no cell mentions 'chainsaw'"
+    q = parse_question("how many orders are there?", ORDERS)
+    assert unsure_reason(q, ORDERS, 0.9, Calibration(threshold=0.5)) is None
+    assert "low confidence" in unsure_reason(q, ORDERS, 0.2, Calibration(threshold=0.5))
+
+
+def test_calibration_is_monotonic_and_identity_by_default():
+    assert Calibration()(0.3) == pytest.approx(0.3)
+    cal = Calibration(a=0.7, b=-0.4, threshold=0.5)
+    ps = [0.0, 0.01, 0.2, 0.5, 0.8, 0.99, 1.0]
+    out = [cal(p) for p in ps]
+    assert out == sorted(out) and all(0 <= x <= 1 for x in out)
+    assert cal(0.5) == pytest.approx(1 / (1 + math.exp(0.4)))
+    assert Calibration.from_config({"calibration": {"a": 0.7, "b": -0.4, "threshold": 0.5}}) == cal
+    assert Calibration.from_config({}) == Calibration()
+
+
+def test_calibration_travels_with_the_checkpoint(tiny_qa, tmp_path):
+    from nqa.api import TableQA
+
+    tiny_qa.calibration = Calibration(0.5, 0.1, 0.3)
+    try:
+        copy = TableQA.from_pretrained(tiny_qa.save_pretrained(tmp_path / "m"))
+    finally:
+        tiny_qa.calibration = Calibration()
+    assert copy.calibration == Calibration(0.5, 0.1, 0.3)
+
+
+def test_ask_says_so_when_a_value_is_in_no_cell(tiny_qa):
+    answer = tiny_qa.ask(ORDERS, "what is the unit price of the chainsaw?")
+    assert answer.unsure == "no cell mentions 'chainsaw'"
+    assert answer.to_dict()["unsure"] == answer.unsure
+    assert answer.run_sql() == answer.values  # the best guess is still there, with its SQL
