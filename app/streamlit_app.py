@@ -18,6 +18,7 @@ from nqa.explain import (
     evidence_cells, halting_frame, highlighted, read_upload, samples, step_charts, step_label, table_frame,
 )
 from nqa import load_table
+from nqa.program import answer_text
 
 st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")
 # Less empty space above the title than Streamlit's default.
@@ -286,7 +287,7 @@ with tab_alt:
         import pandas as pd
 
         st.caption("Other programs the model considered, and what they would answer.")
-        alt = pd.DataFrame([{"program": str(a.program), "answer": ", ".join(a.values) or "(no answer)",
+        alt = pd.DataFrame([{"program": str(a.program), "answer": answer_text(a.values, a.program.terminal.op),
                              "probability": a.probability} for a in answer.alternatives])
         st.dataframe(alt, hide_index=True, key="alternatives", width="stretch",
                      column_config={"probability": st.column_config.ProgressColumn(

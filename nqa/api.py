@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nqa.program import Program, Step
+from nqa.program import Program, Step, answer_text
 from nqa.question import Question, parse_question
 from nqa.table import Table, TableError, load_table
 from nqa.unsure import Calibration, unsure_reason
@@ -80,7 +80,9 @@ class Alternative:
     @property
     def sql(self) -> str:
         """The program as SQLite SQL (computed on demand: most callers never look)."""
-        return self.program.to_sql(self.table, "sqlite", question=self.parsed)
+        from nqa.sql import program_to_sql
+
+        return program_to_sql(self.program, self.table, "sqlite", question=self.parsed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "probability": self.probability, "program": str(self.program),
@@ -93,8 +95,11 @@ class Answer:
 
     Attributes:
         question: the question as asked.
-        values: the answer items as strings (several for list answers, none when nothing matched).
-        text: the answer for display: the items joined by ", ", or "(no answer)".
+        values: the answer items as strings (several for list answers, none when nothing matched):
+            cell texts, or one number written exactly (`float(values[0])` is the double the SQL
+            returns, e.g. "18.714347826086954").
+        text: the answer for display: the items joined by ", " with numbers rounded to 4 decimals
+            ("18.7143"), or "(no answer)".
         cells: (row, column) of the table cells the answer came from; column -1 for `count`, whose
             answer comes from whole rows.
         confidence: the probability that this answer is right, in [0, 1]: the summed probability
@@ -147,7 +152,9 @@ class Answer:
             >>> "SELECT" in answer.to_sql("postgres") and "SELECT" in answer.to_sql("bigquery")
             True
         """
-        return self.program.to_sql(self._table(), dialect, question=self.parsed)
+        from nqa.sql import program_to_sql
+
+        return program_to_sql(self.program, self._table(), dialect, question=self.parsed)
 
     def setup_sql(self, dialect: str = "sqlite") -> str:
         """SQL that creates and fills the table, so that running it and then `sql` gives `values`."""
@@ -404,7 +411,7 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     return Answer(
         question=question.text,
         values=ex.values,
-        text=", ".join(ex.values) if ex.values else "(no answer)",
+        text=answer_text(ex.values, program.terminal.op),
         cells=ex.cells,
         confidence=confidence,
         program=program,

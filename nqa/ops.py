@@ -118,8 +118,19 @@ def exact_terminal(op: str, s: np.ndarray, values: np.ndarray | None, raw: list[
     if len(valued) == 0:
         return [], None, []
     v = values[valued]
-    x = float({"sum": np.sum, "avg": np.mean, "max": np.max, "min": np.min}[op](v))
+    x = float({"sum": _sum_in_order, "avg": _mean_in_order, "max": np.max, "min": np.min}[op](v))
     return [format_number(x)], x, valued.tolist()
+
+
+def _sum_in_order(v: np.ndarray) -> float:
+    """The sum added up in row order, one value at a time, as SQLite's and DuckDB's SUM do it, so
+    the answer is the double the SQL returns (numpy's pairwise sum may differ in the last bit)."""
+    return float(np.cumsum(v)[-1])
+
+
+def _mean_in_order(v: np.ndarray) -> float:
+    """AVG as the SQL engines compute it: the in-order sum divided by the count."""
+    return _sum_in_order(v) / len(v)
 
 
 # =============================================================================================

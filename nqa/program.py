@@ -3,6 +3,8 @@
 A Program is a list of Steps. Every step but the last is a row-selection op (it changes the current
 row selection, which starts as all rows); the last step is a terminal op that turns the selection
 into the answer. The number of selection steps is chosen by ACT; `halting` holds its step weights.
+A program's SQL is `nqa.sql.program_to_sql(program, table, dialect)` (sql.py reads programs; this
+module knows nothing of SQL).
 """
 from __future__ import annotations
 
@@ -87,12 +89,6 @@ class Program:
     def __str__(self) -> str:
         return " → ".join(str(s) for s in self.steps)
 
-    def to_sql(self, table, dialect: str = "sqlite", table_name: str = "t", question=None) -> str:
-        """The SQL reproducing this program's answer (`question` supplies constants; filter_any needs it)."""
-        from nqa.sql import program_to_sql
-
-        return program_to_sql(self, table, dialect=dialect, table_name=table_name, question=question)
-
 
 def _fmt_number(x: float | None) -> str:
     if x is None:
@@ -101,17 +97,34 @@ def _fmt_number(x: float | None) -> str:
 
 
 def format_number(x: float) -> str:
-    """How numeric answers are printed: integers without a decimal point, others to 4 decimals.
+    """How a numeric answer value is written: exactly the double `x`, so `float(format_number(x)) == x`.
+
+    Integers are written without a decimal point, other numbers as Python's shortest repr. The SQL
+    of a program returns this same double (nqa/sql.py; docs/ops.md says how sums are ordered), so
+    an answer's values are its SQL's values. Rounding is for display only: `display_number`.
+
+    >>> format_number(3.0), format_number(-0.0), format_number(18.714347826086954), format_number(1 / 3)
+    ('3', '0', '18.714347826086954', '0.3333333333333333')
+    """
+    if x != x:  # NaN
+        return ""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return repr(float(x))
+
+
+def display_number(x: float) -> str:
+    """How a number is shown to people: integers without decimals, others to at most 4 decimals.
 
     The value is first rounded to 12 significant digits (never to fewer than 4 decimals), so that
-    float noise from a different summation order (numpy's pairwise sum in the executor, the running
-    sums of SQLite and DuckDB) cannot move a value across a 4-decimal rounding boundary:
-    the mean of 1.34, 8.47, 7.64, 2.55, 4.95, 4.49, 6.52, 7.89 is 5.48125 by numpy and
-    5.481249999999999 by SQLite, and both print the same.
+    float noise from a different summation order (SQLite >= 3.43 sums with compensation, DuckDB
+    sums large tables in parallel) cannot move a value across a 4-decimal rounding boundary:
+    the mean of 1.34, 8.47, 7.64, 2.55, 4.95, 4.49, 6.52, 7.89 is 5.481249999999999 summed in row
+    order and 5.48125 summed pairwise, and both show as 5.4813.
 
-    >>> format_number(5.481249999999999) == format_number(5.48125)
+    >>> display_number(5.481249999999999) == display_number(5.48125)
     True
-    >>> format_number(3.0000000000000004), format_number(2.5), format_number(1 / 3), format_number(-0.0)
+    >>> display_number(3.0000000000000004), display_number(2.5), display_number(1 / 3), display_number(-0.0)
     ('3', '2.5', '0.3333', '0')
     """
     if x != x:  # NaN
@@ -121,3 +134,17 @@ def format_number(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def answer_text(values: list[str], terminal_op: str) -> str:
+    """An answer for display: the items joined by ", " with numbers rounded (`display_number`), or
+    "(no answer)". Only a `print` answer holds cell texts, which are shown as they are.
+
+    >>> answer_text(["18.714347826086954"], "avg"), answer_text(["18.714347826086954"], "print")
+    ('18.7143', '18.714347826086954')
+    """
+    if not values:
+        return "(no answer)"
+    if terminal_op == "print":
+        return ", ".join(values)
+    return ", ".join(display_number(float(v)) for v in values)

@@ -440,7 +440,7 @@ _AGGREGATES: dict[str, type[exp.Func]] = {"sum": exp.Sum, "avg": exp.Avg, "max":
 
 
 def _aggregate(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
-    """SUM/AVG/MAX/MIN ignore NULLs and give NULL (no answer) over no values, as the executor does."""
+    """SUM/AVG/MAX/MIN ignore NULLs and give NULL over no values (`_no_row_for_null` drops that row)."""
     return _select_from([_answer(_AGGREGATES[step.op](this=_col(ctx.names(step).value)))], sel)
 
 
@@ -489,6 +489,17 @@ TERMINAL_SQL: dict[str, Callable[[_Context, Step, Selection], exp.Select]] = {
 assert set(TERMINAL_SQL) == set(TERMINAL_OPS)
 # Terminal ops that need the final selection as a named relation rather than a WHERE clause.
 _NEEDS_NAMED_SELECTION = {"difference"}
+# Terminal ops whose SQL gives NULL when there is no value to aggregate: their query returns no row
+# then, as the executor returns no answer (docs/ops.md, "empty case").
+_NO_ROW_FOR_NULL = {"sum", "avg", "max", "min", "difference", "share"}
+
+
+def _no_row_for_null(query: exp.Select) -> exp.Select:
+    """SELECT answer FROM (query) AS result WHERE NOT answer IS NULL. (`HAVING COUNT(v) > 0` reads
+    shorter, but HAVING without GROUP BY needs SQLite 3.39, newer than many systems' Python has.)"""
+    answer = exp.column("answer")
+    return (exp.select(answer).from_(query.subquery("result", copy=False), copy=False)
+            .where(exp.Not(this=exp.Is(this=answer.copy(), expression=exp.Null())), copy=False))
 
 
 def _describe(ctx: _Context, step: Step) -> str:
@@ -526,6 +537,8 @@ def program_to_expression(program: Program, table: Table, table_name: str = "t",
         else:
             comments.append(comment)
     query = TERMINAL_SQL[program.terminal.op](ctx, program.terminal, selection)
+    if program.terminal.op in _NO_ROW_FOR_NULL:
+        query = _no_row_for_null(query)
     comments.append(f"answer: {_describe(ctx, program.terminal)}")
     for name, body, comment in ctes:
         query = query.with_(_ident(name), as_=body, copy=False)
@@ -570,9 +583,9 @@ def sql_record(example_id: str, table: Table, program: Program, answer: list[str
                question: Question | None = None, table_name: str = "t") -> dict:
     """One `nqa predict --sql-out` line: running `setup_sql` then `sql` in a fresh SQLite gives `answer`.
 
-    Cells come back as text; a numeric answer comes back as a number (SQLite's SUM gives 3.0),
-    which `nqa.program.format_number` prints as the answer does ("3"): `nqa.sql_run.run_script`
-    does both steps.
+    Cells come back as text; a numeric answer comes back as the very number the answer holds
+    (SQLite's SUM gives 3.0 for "3", 18.714347826086954 for "18.714347826086954"); no answer
+    comes back as no row. `nqa.sql_run.run_script` runs both steps.
     """
     return {
         "id": example_id,

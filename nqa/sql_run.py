@@ -64,13 +64,16 @@ def _free_name(table_name: str) -> str:
 
 
 def format_answer(rows: list[tuple], terminal_op: str) -> list[str]:
-    """Result rows -> the executor's answer strings: print gives the cells, the rest one number or none."""
+    """Result rows -> answer strings, changing no value: print gives the cells, the other ops one
+    number (written by `format_number`, which round-trips: `float(answer[0])` is the SQL's value)
+    or, with no row, no answer. A NULL is an error: no answer is no row (docs/ops.md)."""
     if terminal_op == "print":
         return ["" if r[0] is None else str(r[0]) for r in rows]
-    if len(rows) != 1 or len(rows[0]) != 1:
-        raise SQLError(f"{terminal_op} SQL should give one value, got {rows!r}")
-    x = rows[0][0]
-    return [] if x is None else [format_number(float(x))]
+    if len(rows) > 1 or any(len(r) != 1 for r in rows):
+        raise SQLError(f"{terminal_op} SQL should give one value or no row, got {rows!r}")
+    if rows and rows[0][0] is None:
+        raise SQLError(f"{terminal_op} SQL gave NULL; with no value it must give no row")
+    return [format_number(float(x)) for (x,) in rows]
 
 
 def fetch(con: Any, sql: str) -> list[tuple]:

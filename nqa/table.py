@@ -13,9 +13,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-
-class TableError(ValueError):
-    """A table could not be read; the message says what to fix."""
+from nqa.table_io import TableError, read_cells  # reading sits one floor below typing
 
 
 @dataclass(frozen=True)
@@ -387,11 +385,11 @@ def table_from_rows(headers: list[str], rows: list[list[str]], source: str = "<t
 def load_table(source, **kwargs) -> Table:
     """Read a CSV path, a file-like object or a pandas DataFrame into a Table.
 
-    Raises TableError (a ValueError) naming the problem when the input cannot be read.
+    Raises TableError (a ValueError) naming the problem when the input cannot be read. Keyword
+    arguments go to `nqa.table_io.read_cells` (name, max_bytes, max_columns, delimiter).
     """
-    from nqa.table_io import read_table
-
-    return read_table(source, **kwargs)
+    cells = read_cells(source, **kwargs)
+    return table_from_columns(cells.headers, cells.columns, cells.name, cells.numbers)
 
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "t", "x"})

@@ -1,4 +1,8 @@
-"""Reading user files and DataFrames into a Table: encoding, delimiter, WTQ escapes, limits.
+"""Reading user files and DataFrames into cells: encoding, delimiter, WTQ escapes, limits.
+
+The result is `Cells` (a header and columns of cell strings, plus a DataFrame's exact numbers);
+`nqa.table.load_table` types them into a `Table`. This module sits below nqa.table and imports
+nothing of it.
 
 Parsing goes through Python's `csv` module rather than `pandas.read_csv`, deliberately: uploaded
 files are often ragged (rows longer or shorter than the header), which pandas' C parser rejects
@@ -16,10 +20,9 @@ import io
 import math
 import os
 import re
+from dataclasses import dataclass
 
 import numpy as np
-
-from nqa.table import Table, TableError, table_from_columns
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # 200 MiB: far above any table a question is asked about.
 # Wider "tables" are matrices or mis-detected delimiters, not question-answering tables. The cap also
@@ -28,6 +31,21 @@ MAX_FILE_BYTES = 200 * 1024 * 1024  # 200 MiB: far above any table a question is
 MAX_COLUMNS = 600
 DELIMITERS = (",", "\t", ";", "|")  # candidates, in order of preference on ties.
 _SNIFF_BYTES = 64 * 1024
+
+
+class TableError(ValueError):
+    """A table could not be read; the message says what to fix."""
+
+
+@dataclass
+class Cells:
+    """A table as read, before typing: `columns[j][i]` is the text of row i in column j."""
+
+    headers: list[str]
+    columns: list[list[str]]
+    name: str
+    numbers: list[np.ndarray | None] | None = None  # a DataFrame column's exact numbers (None: parse)
+
 
 # Magic numbers of common non-CSV uploads, named so the error can say what the file is.
 _MAGIC = (
@@ -44,9 +62,9 @@ _MAGIC = (
 )
 
 
-def read_table(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYTES,
-               max_columns: int = MAX_COLUMNS, delimiter: str | None = None) -> Table:
-    """Read a CSV path, file-like object, bytes/str content or pandas DataFrame into a Table.
+def read_cells(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYTES,
+               max_columns: int = MAX_COLUMNS, delimiter: str | None = None) -> Cells:
+    """Read a CSV path, file-like object, bytes/str content or pandas DataFrame into cells.
 
     A header-only file is a valid table with no rows; an empty file, a binary file, a file over
     `max_bytes` or a table wider than `max_columns` raises TableError saying so.
@@ -57,7 +75,7 @@ def read_table(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYT
     if pd is not None and isinstance(source, pd.Series):
         source = source.to_frame()
     if pd is not None and isinstance(source, pd.DataFrame):
-        return table_from_dataframe(source, name=name or "<dataframe>", max_columns=max_columns)
+        return dataframe_cells(source, name=name or "<dataframe>", max_columns=max_columns)
     data, name = _read_bytes(source, name, max_bytes)
     text = decode_bytes(data, name)
     if not text.strip():
@@ -72,7 +90,7 @@ def read_table(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYT
                          "is the delimiter right?")
     header = header + [""] * (width - len(header))
     columns = [[r[j] if j < len(r) else "" for r in body] for j in range(width)]
-    return table_from_columns(header, columns, name)
+    return Cells(header, columns, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +288,8 @@ def parse_csv_text(text: str, name: str = "<file>", delimiter: str | None = None
 # DataFrames
 
 
-def table_from_dataframe(df, name: str = "<dataframe>", max_columns: int = MAX_COLUMNS) -> Table:
-    """A Table from a DataFrame of any dtypes.
+def dataframe_cells(df, name: str = "<dataframe>", max_columns: int = MAX_COLUMNS) -> Cells:
+    """The cells of a DataFrame of any dtypes.
 
     Missing values (NaN, None, NaT, pd.NA) become empty cells; numeric columns keep their exact
     numbers (inf is kept as the text 'inf' but is not a number); datetimes become ISO text; a
@@ -295,7 +313,7 @@ def table_from_dataframe(df, name: str = "<dataframe>", max_columns: int = MAX_C
         texts, nums = _series_cells(df.iloc[:, j])
         columns.append(texts)
         numbers.append(nums)
-    return table_from_columns(headers, columns, name, numbers)
+    return Cells(headers, columns, name, numbers)
 
 
 def _series_cells(s) -> tuple[list[str], np.ndarray | None]:

@@ -6,6 +6,7 @@ environment variable, else `../shared/datasets/wikitablequestions` next to the r
 The weak-supervision losses need, for each example, the cells that hold the answer and the number it
 is, if any. A cell holds an answer item when printing that cell would be judged correct for the item
 by the official evaluator's rules (`nqa.evaluation`), so the training signal and the metric agree.
+`nqa evaluate` (`cli_evaluate`) scores a predictions file against an examples file by those rules.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from nqa.evaluation import NumberValue, Value, target_values, to_value, tsv_unescape, tsv_unescape_list
+from nqa.evaluation import (NumberValue, Value, evaluate, read_predictions, target_values, to_value, tsv_unescape,
+                            tsv_unescape_list)
 from nqa.table import Table, load_table
 
 ENV_ROOT = "NQA_WTQ_ROOT"
@@ -251,6 +253,48 @@ def cell_types(contexts: list[str], root: str | os.PathLike | None = None) -> Ce
             month += sum(1 for f, d in zip(filled, col.dates) if f and d is not None and d.month is not None)
             kinds[col.kind] += 1
     return CellTypes(len(tables), cells, num, date, month, kinds, seconds)
+
+
+def cli_evaluate(args) -> int:
+    """`nqa evaluate --examples F --pred P [--verbose]`: print the accuracy by the official rules."""
+    try:
+        examples = read_examples(args.examples)
+        predictions = read_predictions(args.pred)
+    except (OSError, ValueError) as e:
+        print(f"nqa evaluate: {e}", file=sys.stderr)
+        return 2
+    result = evaluate({ex.id: ex.targets for ex in examples}, predictions)
+    if getattr(args, "verbose", False):
+        for ex_id, target, pred in result.wrong:
+            print(f"WRONG {ex_id}\ttarget={target}\tpredicted={pred if pred else '(missing)'}")
+    print(f"Examples: {result.n_examples}")
+    print(f"Correct: {result.n_correct}")
+    print(f"Missing predictions (counted wrong): {result.n_missing}")
+    if result.n_unknown:
+        print(f"Predictions for unknown ids (ignored): {result.n_unknown}")
+    print(f"Accuracy: {result.accuracy:.4f}")
+    kinds = _kinds(args.examples)
+    if kinds:  # a file with a `kind` column (the user-question benchmark): accuracy per kind
+        wrong = {w[0] for w in result.wrong}
+        per: dict[str, list[int]] = {}
+        for ex in examples:
+            per.setdefault(kinds.get(ex.id, "?"), []).append(ex.id not in wrong)
+        print("Per kind:")
+        for kind in sorted(per):
+            ok = per[kind]
+            print(f"  {kind:<16} {sum(ok):>4}/{len(ok):<4} {sum(ok) / len(ok):.3f}")
+    return 0
+
+
+def _kinds(path: str) -> dict[str, str]:
+    """id -> kind when the examples file has a `kind` column, else {}."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+        if "kind" not in header or "id" not in header:
+            return {}
+        i, k = header.index("id"), header.index("kind")
+        return {fields[i]: fields[k] for fields in (line.rstrip("\r\n").split("\t") for line in f)
+                if len(fields) > max(i, k)}
 
 
 def main(argv: list[str] | None = None) -> int:

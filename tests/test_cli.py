@@ -86,3 +86,21 @@ def test_the_installed_command_fails_cleanly(tmp_path):
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
+
+
+def test_version_is_written_once_and_printed(capsys):
+    """`nqa --version` prints nqa.__version__, which pyproject.toml reads instead of repeating it."""
+    import nqa
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nqa {nqa.__version__}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "nqa.__version__"}
+    proc = subprocess.run([sys.executable, "-m", "nqa.cli", "--version"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"nqa {nqa.__version__}", proc.stderr

@@ -6,8 +6,9 @@ import pytest
 
 import nqa.evaluation as evaluation
 from nqa.evaluation import (DateValue, NumberValue, StringValue, canonical_form, check_denotation,
-                            cli_evaluate, evaluate, is_correct, normalize, read_predictions, to_value,
+                            evaluate, is_correct, normalize, read_predictions, to_value,
                             to_value_list, tsv_escape, tsv_unescape, tsv_unescape_list)
+from nqa.wtq import cli_evaluate
 
 
 @pytest.mark.parametrize("raw, norm", [
@@ -151,7 +152,7 @@ def test_unanswerable_targets_and_accuracy_per_kind(tmp_path, capsys):
     """An empty target is matched only by no answer; a `kind` column gives accuracy per kind."""
     import argparse
 
-    from nqa.evaluation import cli_evaluate, evaluate
+    from nqa.evaluation import evaluate
 
     result = evaluate({"a": [""], "b": [""], "c": ["3"], "d": ["3"]}, {"a": [], "b": ["7"], "c": ["3"], "d": []})
     assert result.n_correct == 2 and {w[0] for w in result.wrong} == {"b", "d"}

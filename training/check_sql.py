@@ -1,5 +1,7 @@
 """Check an `nqa predict --sql-out` file: each record's SQL, run after its setup script in a fresh
-SQLite and a fresh DuckDB, must give exactly the record's answer.
+SQLite and a fresh DuckDB, must give exactly the record's answer: the same cells, the same double
+(`nqa.sql_run.format_answer` writes it exactly, never rounded), and no row where the answer is
+empty (a row holding NULL is a disagreement).
 
     python -m training.check_sql runs/dev-sql.jsonl
 
