@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nqa.feasibility import feasible_steps, masked
 from nqa.features import build_features, collate
 from nqa.folded_controller import FoldedController, to_numpy
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program, Step
@@ -75,26 +76,29 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
     terms: list[list[_Choice]] = [[] for _ in range(B)]
     halts = []
     halted = torch.zeros(B, dtype=torch.bool, device=ctx.question.device)
+    n_cols = ctx.col_mask.shape[1]
+    ok = [feasible_steps(tables[b], questions[b], n_cols, ctx.const_mask.shape[1]) for b in range(B)]
     for t in range(T + 1):
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
         halts.append(halt)
         term_np, tcol_np = to_numpy(term_lp, tcol_lp)
         for b in range(B):
-            terms[b].append(_terminal_choice(term_np[b], tcol_np[b]))
+            terms[b].append(_terminal_choice(term_np[b], tcol_np[b], ok[b][1]))
         halted |= halt >= 0.5
         if t == T or bool(halted.all()):  # later positions cannot change a program that has halted
             break
         op_lp, col_lp, const_lp = model.select_logp(ctx, z)
-        op_i = op_lp.argmax(-1)
-        if col_lp.dim() == 3:  # the column distribution of the chosen op
-            col_lp = col_lp[torch.arange(B, device=op_i.device), op_i]
-        col_i, const_i = col_lp.argmax(-1), const_lp.argmax(-1)
-        rows = to_numpy(op_lp, col_lp, const_lp)
+        op_np, col_np, const_np = to_numpy(op_lp, col_lp, const_lp)
         has_const = ctx.const_mask.any(1).tolist()
-        for b, (o, c, kk) in enumerate(zip(op_i.tolist(), col_i.tolist(), const_i.tolist())):
-            steps[b].append(_select_choice(o, c, kk, has_const[b], rows[0][b], rows[1][b], rows[2][b]))
-        prev_op, prev_col = _history(model, ctx, op_i, col_i)
+        chosen_op, chosen_col = [], []
+        for b in range(B):
+            o, c, kk = _feasible_argmax(op_np[b], col_np[b], const_np[b], ok[b][0])
+            g_col = col_np[b, o] if col_np.ndim == 3 else col_np[b]  # the column distribution of the chosen op
+            steps[b].append(_select_choice(o, c, kk, has_const[b], op_np[b], g_col, const_np[b]))
+            chosen_op.append(o), chosen_col.append(c)
+        dev = ctx.question.device
+        prev_op, prev_col = _history(model, ctx, torch.tensor(chosen_op, device=dev), torch.tensor(chosen_col, device=dev))
     halt_probs = torch.stack(halts, 1)  # (B, T + 1)
     halt_probs[:, -1] = 1.0
     stop = (halt_probs >= 0.5).float().argmax(1)  # the first position where halting is the likelier choice
@@ -122,9 +126,36 @@ def _select_choice(o: int, c: int, kk: int, has_const: bool, op_lp: np.ndarray, 
                    op_lp, col_lp, const_lp)
 
 
-def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray) -> _Choice:
-    op = TERMINAL_OPS[int(term_lp.argmax())]
-    return _Choice(op, int(tcol_lp.argmax()) if op in OPS_WITH_COLUMN else None, None, term_lp, tcol_lp, None)
+def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray, ok: np.ndarray | None = None) -> _Choice:
+    """The most probable terminal op that has a feasible column (nqa.feasibility), and its best one."""
+    if ok is None:
+        ok = np.ones((len(TERMINAL_OPS), tcol_lp.shape[-1]), dtype=bool)
+    o = int(masked(term_lp, ok.any(axis=1)).argmax())
+    op = TERMINAL_OPS[o]
+    n = tcol_lp.shape[-1]
+    row = ok[o, :n] if ok.shape[1] >= n else np.pad(ok[o], (0, n - ok.shape[1]))  # padding: infeasible
+    column = int(masked(tcol_lp, row).argmax()) if op in OPS_WITH_COLUMN else None
+    return _Choice(op, column, None, term_lp, tcol_lp, None)
+
+
+def _feasible_argmax(op_lp: np.ndarray, col_lp: np.ndarray, const_lp: np.ndarray, ok: np.ndarray
+                     ) -> tuple[int, int, int]:
+    """Greedy selection step: the most probable op with a feasible (column, constant), then the most
+    probable feasible pair for it (joint, so a constant goes with a column that holds it)."""
+    C, K = ok.shape[1], ok.shape[2]
+    op = int(masked(op_lp, ok.reshape(len(ok), -1).any(axis=1)).argmax())
+    cl = col_lp[op] if col_lp.ndim == 2 else col_lp
+    cl = cl[:C] if cl.shape[-1] >= C else np.pad(cl, (0, C - cl.shape[-1]), constant_values=-np.inf)
+    kl = const_lp[:K] if const_lp.shape[-1] >= K else np.zeros(K, np.float32)
+    name = SELECT_OPS[op]
+    pair = (cl[:, None] if name in OPS_WITH_COLUMN else 0) + (kl[None, :] if name in OPS_WITH_CONSTANT else 0)
+    pair = masked(np.broadcast_to(pair, (C, K)), ok[op])
+    c, kk = divmod(int(pair.argmax()), K)
+    if name not in OPS_WITH_COLUMN:
+        c = int(cl.argmax())
+    if name not in OPS_WITH_CONSTANT:
+        kk = int(kl.argmax())
+    return op, c, kk
 
 
 def _program(choices: list[_Choice], halts: list[float], table: Table, question: Question) -> Program:
@@ -197,6 +228,9 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
     op_ok = ctx.op_mask[0].cpu().numpy()
+    sel_ok, term_ok = feasible_steps(table, question, n_cols, n_const)
+    sel_log_ok = np.where(sel_ok, np.float32(0), np.float32(-np.inf))  # (O, C, max(K, 1))
+    term_log_ok = np.where(term_ok, np.float32(0), np.float32(-np.inf))  # (O, C)
     controller = FoldedController(model, ctx)
     h, history = controller.h0, controller.history
     scores = np.zeros(1, dtype=np.float32)
@@ -218,21 +252,20 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             log_halt = np.zeros_like(halt)
         next_rows, next_op, next_col = [], [], []
         if g_going:  # row 0: _greedy's choices for one example
-            g_terms.append(_terminal_choice(term_lp[0], tcol_lp[0]))
+            g_terms.append(_terminal_choice(term_lp[0], tcol_lp[0], term_ok))
             g_halts.append(float(halt[0]))
             if t == T or g_halts[-1] >= 0.5:
                 g_going = False
                 greedy = _program(g_steps + [g_terms[-1]], _act_weights(g_halts), table, question)
             else:
-                o = int(op_lp[0].argmax())
+                o, c, kk = _feasible_argmax(op_lp[0], col_lp[0], const_lp[0], sel_ok)
                 g_col = col_lp[0, o] if col_lp.ndim == 3 else col_lp[0]
-                c, kk = int(g_col.argmax()), int(const_lp[0].argmax())
                 g_steps.append(_select_choice(o, c, kk, n_const > 0, op_lp[0], g_col, const_lp[0]))
                 next_rows.append(0), next_op.append(o), next_col.append(c)
         if beam_going:  # the beam's rows follow the greedy row
             b0 = g_row
             term = ((scores + log_halt[b0:])[:, None, None] + term_lp[b0:, :, None]
-                    + _factor(tcol_lp[b0:], _TERM_COL, n_cols))
+                    + _factor(tcol_lp[b0:], _TERM_COL, n_cols) + term_log_ok[None, :, :n_cols])
             for sc, flat in _top(term, k):
                 i, rest = divmod(flat, term.shape[1] * term.shape[2])
                 o, c = divmod(rest, term.shape[2])
@@ -246,7 +279,8 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             beam_op = np.where(op_ok, op_lp[b0:], np.float32(-np.inf))
             sel = ((scores + log_go[b0:])[:, None, None, None] + beam_op[:, :, None, None]
                    + _factor(col_lp[b0:], _SEL_COL, n_cols)[..., None]
-                   + _factor(const_lp[b0:] if n_const else const_lp[b0:, :0], _SEL_CONST, nk)[:, :, None, :])  # (nb, O, C, K)
+                   + _factor(const_lp[b0:] if n_const else const_lp[b0:, :0], _SEL_CONST, nk)[:, :, None, :]
+                   + sel_log_ok[None, :, :n_cols, :nk])  # (nb, O, C, K)
             keep = [(sc, flat) for sc, flat in _top(sel, beam_size) if sc > float("-inf")]
             finished.sort(key=lambda x: -x[0])
             # a partial program can only lose probability: stop when k finished programs beat every beam

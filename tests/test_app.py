@@ -22,18 +22,26 @@ def app(monkeypatch, tiny_model_dir):
     return at
 
 
+@pytest.fixture
+def olympics_app(app):
+    app.selectbox(key="sample").select("Olympic medal table (Tokyo 2020)").run()
+    assert not app.exception
+    return app
+
+
 def texts(at) -> str:
     return "\n".join(e.value for e in [*at.markdown, *at.caption, *at.error, *at.warning, *at.info])
 
 
 def test_first_page_shows_a_sample_table_and_asks_for_a_question(app):
-    assert app.selectbox(key="sample").value.startswith("Olympic")
+    assert app.selectbox(key="sample").value.startswith("Orders")
     assert app.text_input(key="question").value == ""
     assert "Ask a question about a table" in app.title[0].value
     assert not app.error
 
 
-def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(app, tiny_qa):
+def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(olympics_app, tiny_qa):
+    app = olympics_app
     q = "which country won the most gold medals?"
     app.text_input(key="question").set_value(q)
     app.button(key="ask").click().run()
@@ -51,7 +59,8 @@ def test_ask_a_sample_question_shows_answer_confidence_program_and_sql(app, tiny
     assert app.code[0].value == want.to_sql("duckdb")
 
 
-def test_example_buttons_ask_their_question(app, tiny_qa):
+def test_example_buttons_ask_their_question(olympics_app, tiny_qa):
+    app = olympics_app
     app.button(key="example_1").click().run()
     assert not app.exception
     q = app.text_input(key="question").value
@@ -97,3 +106,13 @@ def test_bad_uploads_show_an_error(app, name, data, message):
     _upload(app, name, data)
     assert any(message in e.value for e in app.error), [e.value for e in app.error]
     assert not app.code  # nothing asked about a table that is not there
+
+
+def test_a_value_the_table_lacks_gets_i_dont_know_not_a_bold_answer(app, tiny_qa):
+    q = "what is the unit price of the chainsaw?"
+    app.text_input(key="question").set_value(q)
+    app.button(key="ask").click().run()
+    assert not app.exception
+    assert "## I don't know" in texts(app)
+    assert any("No cell mentions 'chainsaw'" in w.value for w in app.warning)
+    assert f"## {answer_headline(tiny_qa.ask(ROOT / 'data' / 'orders.csv', q))}" not in texts(app)

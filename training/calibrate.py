@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from nqa.evaluation import is_correct
-from nqa.predict import load_qa, predict, read_examples
+from nqa.predict import load_qa, predict
+from nqa.wtq import read_examples
 from nqa.unsure import Calibration
 from training.data import default_wtq_root
 
@@ -45,14 +46,21 @@ def fit_platt(p: np.ndarray, y: np.ndarray, iters: int = 100) -> tuple[float, fl
     p = np.clip(p, 1e-6, 1 - 1e-6)
     x = np.log(p / (1 - p))
     X = np.stack([x, np.ones_like(x)], 1)
+    def loss(w: np.ndarray) -> float:
+        z = X @ w
+        return float(np.sum(np.logaddexp(0, z) - y * z) + 0.5e-3 * w @ w)
+
     w = np.array([1.0, 0.0])
     for _ in range(iters):
-        q = 1 / (1 + np.exp(-(X @ w)))
+        q = 1 / (1 + np.exp(-np.clip(X @ w, -500, 500)))
         grad = X.T @ (q - y) + 1e-3 * w
         hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-3 * np.eye(2)
         step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
+        t, before = 1.0, loss(w)
+        while loss(w - t * step) > before and t > 1e-8:  # backtracking: Newton alone can overshoot
+            t /= 2
+        w = w - t * step
+        if np.abs(t * step).max() < 1e-10:
             break
     return float(w[0]), float(w[1])
 

@@ -107,12 +107,13 @@ def fmt_cell(v, fmt: str) -> str:
 
 
 def fmt_number(x: float) -> str:
-    """Integers without decimals, others rounded to 4 decimals, trailing zeros stripped."""
-    if x != 0:
-        x = round(x, max(4, 11 - math.floor(math.log10(abs(x)))))
-    if float(x).is_integer():
+    """Integers without decimals, others as the exact double (shortest repr), the way nqa's answer
+    values hold them (docs/ops.md); evaluation compares numbers within 1e-6, so a different
+    summation order than nqa's does not matter."""
+    x = float(x)
+    if x.is_integer() and abs(x) < 1e15:
         return str(int(x))
-    return f"{x:.4f}".rstrip("0").rstrip(".")
+    return repr(x)
 
 
 # ---------------------------------------------------------------------------------------------
