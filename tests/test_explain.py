@@ -10,11 +10,11 @@ from nqa.explain import (
 
 def test_every_sample_table_loads_and_its_questions_mention_real_columns():
     found = samples()
-    assert {s.name for s in found} >= {"olympics", "planets", "films", "cities", "football"}
+    assert {s.name for s in found} >= {"orders", "olympics", "planets", "films", "cities", "football"}
     for s in found:
         t = load_table(s.path)
         assert t.n_rows >= 8 and t.n_cols >= 5
-        assert len(s.questions) == 3
+        assert 3 <= len(s.questions) <= 4
 
 
 def test_sample_cells_are_typed():

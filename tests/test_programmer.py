@@ -10,7 +10,7 @@ import torch
 
 from nqa.executor import execute
 from nqa.features import build_features, collate, with_answer
-from nqa.program import Program, Step
+from nqa.program import SELECT_OPS, TERMINAL_OPS, Program, Step
 from nqa.programmer import CheckpointError, NeuralProgrammer, ProgrammerConfig, ProgramTargets
 from nqa.question import parse_question
 from nqa.table import table_from_rows
@@ -47,8 +47,8 @@ def test_forward_shapes_masks_and_distributions(batch, op_columns):
     out = model(batch)
     B, R, C, K = 4, 4, 3, batch.const_mask.shape[1]
     P = model.config.max_steps + 1
-    assert out.selections.shape == (B, P, R) and out.term_probs.shape == (B, P, 7)
-    assert out.op_probs.shape == (B, P - 1, 14) and out.const_probs.shape == (B, P - 1, K)
+    assert out.selections.shape == (B, P, R) and out.term_probs.shape == (B, P, len(TERMINAL_OPS))
+    assert out.op_probs.shape == (B, P - 1, len(SELECT_OPS)) and out.const_probs.shape == (B, P - 1, K)
     assert ((out.selections >= 0) & (out.selections <= 1 + 1e-6)).all()
     assert out.selections[2, :, 2:].abs().sum() == 0  # SMALL has 2 rows: padding never selected
     assert out.col_probs[2, :, 2].abs().sum() == 0  # ... and 2 columns
@@ -128,7 +128,7 @@ def test_decode_gives_k_distinct_runnable_programs_with_distributions(op_columns
     assert 1 <= len(progs) <= 4 and len({str(p) for p in progs}) == len(progs)
     for p in progs:
         assert len(p.steps) - 1 <= model.config.max_steps
-        assert p.steps[-1].op in ("count", "sum", "avg", "max", "min", "difference", "print")
+        assert p.steps[-1].op in TERMINAL_OPS
         assert all(s.op not in ("count", "print") for s in p.steps[:-1])
         execute(p, t, q)  # runs on the exact executor
         assert abs(sum(p.steps[-1].op_probs.values()) - 1) < 1e-4

@@ -95,6 +95,13 @@ def spec_to_program(spec: list[dict], table: Table, question: Question) -> Progr
     return Program(steps)
 
 
+def benchmark_tables(path: Path = BENCH / "train.tsv") -> list[Table]:
+    """The tables of the benchmark's training part (never its test tables)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        contexts = sorted({row["context"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)})
+    return [load_table(str(path.parent / c)) for c in contexts]
+
+
 def benchmark_examples(path: Path = BENCH / "train.tsv") -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
     """(id, answer, table, question, gold program, kind) for every answerable benchmark question whose
     program binds and reproduces its pandas answer (the rest are counted and dropped)."""
@@ -165,6 +172,44 @@ def _cell(col, i: int, rng: random.Random) -> str:
     """A cell as a user types it: as written or lower-cased."""
     raw = " ".join(col.raw[i].split())
     return raw.lower() if rng.random() < 0.6 else raw
+
+
+# Ways people say the same thing, from general English usage: a train template is also used with one
+# phrase of a group replaced by another of the same group (data augmentation, so that the model
+# learns the op behind a word rather than one template's wording).
+SYNONYMS: list[list[str]] = [
+    ["total", "sum of", "combined", "overall", "add up", "altogether", "summed"],
+    ["average", "avg", "mean", "typical"],
+    ["how many", "number of", "count of", "count the", "total number of", "how much"],
+    ["highest", "largest", "biggest", "max", "maximum", "greatest", "top"],
+    ["lowest", "smallest", "min", "minimum", "least", "bottom"],
+    ["what is", "whats", "what's", "tell me", "show me", "give me", "find"],
+    ["more than", "over", "above", "greater than", "exceeding"],
+    ["less than", "under", "below", "fewer than"],
+    ["at least", "no less than", "or more"],
+    ["at most", "no more than", "or less"],
+    ["after", "later than", "since"],
+    ["before", "earlier than", "prior to"],
+    ["percentage", "percent", "share", "proportion", "fraction", "%"],
+    ["different", "distinct", "unique"],
+    ["most common", "most frequent", "most often", "most popular", "commonest"],
+    ["listed first", "at the top", "first in the list", "first"],
+    ["listed last", "at the bottom", "last in the list", "last"],
+    ["difference", "diff", "gap", "how far apart"],
+    ["are", "r", "were"],
+]
+_SYNONYM_RE = [(g, re.compile(r"(?<![\w{])(" + "|".join(re.escape(p) for p in sorted(g, key=len, reverse=True))
+                              + r")(?![\w}])")) for g in SYNONYMS]
+
+
+def paraphrase(template: str, rng: random.Random) -> str:
+    """The template with one phrase of one synonym group replaced by another (or unchanged)."""
+    found = [(g, m) for g, rx in _SYNONYM_RE for m in rx.finditer(template)]
+    if not found or rng.random() < 0.3:
+        return template
+    group, m = rng.choice(found)
+    other = rng.choice([p for p in group if p != m.group(1)])
+    return template[:m.start(1)] + other + template[m.end(1):]
 
 
 def _fill(template: str, slots: dict[str, str]) -> str | None:
@@ -339,10 +384,11 @@ def _bind(plan: list[tuple], question: Question) -> Program | None:
     return Program(steps)
 
 
-def wtq_table_examples(tables: list[Table], per_table: int, seed: int,
-                       kinds: list[str] | None = None) -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
-    """Questions in the benchmark's TRAIN phrasings over `tables`, `per_table` tries each, answers by
-    the exact executor on the gold program; programs whose answer is empty are dropped."""
+def wtq_table_examples(tables: list[Table], per_table: int, seed: int, kinds: list[str] | None = None,
+                       augment: bool = False) -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
+    """Questions in the benchmark's TRAIN phrasings (augment: paraphrased by SYNONYMS) over `tables`,
+    `per_table` tries each, answers by the exact executor on the gold program; programs whose answer
+    is empty are dropped. Works on any table: WTQ's training tables, the benchmark's training tables."""
     phrasings = load_phrasings()
     kinds = kinds or [k for k in phrasings if k != "unanswerable"]
     train_phrasings = {k: [(pid, tpl) for pid, split, tpl in phrasings[k] if split == "train"] for k in kinds}
@@ -357,6 +403,8 @@ def wtq_table_examples(tables: list[Table], per_table: int, seed: int,
             if not train_phrasings[kind]:
                 continue
             pid, template = rng.choice(train_phrasings[kind])
+            if augment:
+                template = paraphrase(template, rng)
             variant = pid.split(".")[1] if pid.count(".") == 2 else ""
             planned = _plan(kind, variant, roles, rng)
             if planned is None:

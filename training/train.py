@@ -61,6 +61,8 @@ class TrainConfig:
     gen_per_table: int = 0  # questions tried per WTQ training table in the benchmark's train phrasings (0: none)
     gen_benchmark: bool = False  # + the user-question benchmark's training part (data/user_questions/train.tsv)
     gen_benchmark_repeat: int = 1  # its examples repeated this many times (a small set next to WTQ)
+    gen_bench_tables_per_table: int = 0  # + questions tried per benchmark TRAIN table, as gen_per_table
+    gen_augment: bool = False  # paraphrase the generated questions' templates (training.generated.SYNONYMS)
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     limit_train: int = 0  # 0 = all; small values for tests
     limit_dev: int = 0
@@ -234,7 +236,7 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
 def generated_items(cfg: TrainConfig, wtq_items: list[Item]) -> list[Item]:
     """Generated (question, gold program) items: over the training split's own tables, and the user
     benchmark's training part (training/generated.py). Deterministic from cfg.seed."""
-    from training.generated import benchmark_examples, wtq_table_examples
+    from training.generated import benchmark_examples, benchmark_tables, wtq_table_examples
 
     out: list[Item] = []
     if cfg.gen_per_table:
@@ -243,7 +245,12 @@ def generated_items(cfg: TrainConfig, wtq_items: list[Item]) -> list[Item]:
             if it.table is not None and id(it.table) not in seen:
                 seen.add(id(it.table))
                 tables.append(it.table)
-        out += [Item(i, a, t, q, [p]) for i, a, t, q, p, _ in wtq_table_examples(tables, cfg.gen_per_table, cfg.seed)]
+        out += [Item(i, a, t, q, [p]) for i, a, t, q, p, _ in
+                wtq_table_examples(tables, cfg.gen_per_table, cfg.seed, augment=cfg.gen_augment)]
+    if cfg.gen_bench_tables_per_table:
+        tables = [t for t in benchmark_tables() if t.n_rows <= 1000]
+        out += [Item(f"bench-{i}", a, t, q, [p]) for i, a, t, q, p, _ in
+                wtq_table_examples(tables, cfg.gen_bench_tables_per_table, cfg.seed + 1, augment=cfg.gen_augment)]
     if cfg.gen_benchmark:
         # its few-thousand-row tables would make every batch they land in ~100x larger: kept for testing
         bench = [b for b in benchmark_examples() if b[2].n_rows <= 1000]
