@@ -23,7 +23,7 @@ What it measures (each figure in the final JSON line, which is the one to keep):
   tracemalloc misses those). Memory should grow linearly in rows.
 * Model load: `TableQA.from_pretrained` in a fresh process (cold-ish: new process, warm file cache),
   with the import time apart.
-* Training throughput: examples/s of `training.train` on a small WTQ slice (its own metrics.csv,
+* Training throughput: examples/s of `nqa train` on a small WTQ slice (its own metrics.csv,
   the first logging window dropped as warm-up), on CPU, and on CUDA when available.
 
 Budgets (DESIGN.md): WTQ median <= 20 ms and >= 50x faster than TAPAS-base; <= 1 s per question at
@@ -47,8 +47,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from training.bench_stats import PeakRSS, percentile, rss_bytes, summary_ms  # noqa: F401 (re-exported)
-from training.bench_tapas import bench_tapas
+from nqa.bench_stats import PeakRSS, percentile, rss_bytes, summary_ms  # noqa: F401 (re-exported)
+from nqa.bench_tapas import bench_tapas
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,8 +108,8 @@ def _child_env(threads: int) -> dict:
 
 
 def _run_child(args: list[str], threads: int, timeout: float = 1800) -> dict:
-    """Run `python -m training.bench --child ...` and return the JSON of its last stdout line."""
-    proc = subprocess.run([sys.executable, "-m", "training.bench", *args, "--threads", str(threads)],
+    """Run `python -m nqa.bench --child ...` and return the JSON of its last stdout line."""
+    proc = subprocess.run([sys.executable, "-m", "nqa.bench", *args, "--threads", str(threads)],
                           capture_output=True, text=True, cwd=REPO, env=_child_env(threads), timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -330,11 +330,11 @@ def bench_load(model: Path, threads: int, repeats: int = 3) -> dict:
 
 
 def bench_train(cfg: BenchConfig, device: str, tmp: Path) -> dict:
-    """examples/s of the real training loop (training.train) from its metrics.csv."""
+    """examples/s of the real training loop (nqa.training.train) from its metrics.csv."""
     import csv
 
     out = tmp / f"train-{device}"
-    args = [sys.executable, "-m", "training.train", f"--limit_train={cfg.train_examples}", "--limit_dev=4",
+    args = [sys.executable, "-m", "nqa.training.train", f"--limit_train={cfg.train_examples}", "--limit_dev=4",
             f"--max_steps={cfg.train_steps}", f"--batch_size={cfg.train_batch}",
             f"--log_every={max(1, cfg.train_steps // 3)}", "--eval_every=1000000000", f"--out_dir={out}",
             "--progress=false", f"--threads={cfg.threads}", f"--device={device}", "--warmup_steps=1"]

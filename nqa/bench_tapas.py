@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.bench_stats import summary_ms
+from nqa.bench_stats import summary_ms
 
 TAPAS_MAX_TOKENS = 512
 
@@ -45,7 +45,7 @@ def tapas_frame(table):
 
 
 def bench_tapas(sample, n: int, size: str, between=None, times: int = 0) -> dict:
-    """TAPAS on the first `n` (table, question) pairs of `sample` (a training.bench.WTQSample).
+    """TAPAS on the first `n` (table, question) pairs of `sample` (a nqa.bench.WTQSample).
     between: called (untimed) `times` times, evenly spaced through the run: `nqa bench` runs its nqa
     passes there, so that both see the machine in the same state."""
     import torch

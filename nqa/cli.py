@@ -37,18 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pred", required=True)
     p.add_argument("--verbose", action="store_true")
 
-    sub.add_parser("train", help="train a model (arguments go to training.train)", add_help=False)
+    sub.add_parser("train", help="train a model (arguments go to nqa.training.train)", add_help=False)
     sub.add_parser("app", help="start the Streamlit app", add_help=False)
-    sub.add_parser("bench", help="speed and memory benchmark (arguments go to training.bench)", add_help=False)
+    sub.add_parser("bench", help="speed and memory benchmark (arguments go to nqa.bench)", add_help=False)
 
     if argv and argv[0] in ("train", "app", "bench"):
         cmd, rest = argv[0], argv[1:]
         if cmd == "train":
-            from training.train import main as train_main
+            from nqa.training.train import main as train_main
 
             return train_main(rest) or 0
         if cmd == "bench":
-            from training.bench import main as bench_main
+            from nqa.bench import main as bench_main
 
             return bench_main(rest) or 0
         from nqa.app_launcher import launch

@@ -12,9 +12,9 @@ from pathlib import Path
 from nqa.program import format_number
 from nqa.table import Table, TableError, load_table
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data"
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"  # in the wheel; data/*.csv link here
 
-# The app's limits (stated in its UI; the byte limit matches app/.streamlit/config.toml).
+# The app's limits (stated in its UI; the byte limit matches nqa/app/.streamlit/config.toml).
 MAX_UPLOAD_MB = 10
 MAX_ROWS = 20_000
 # Tables larger than this many cells are shown without per-cell highlighting (styling is slow).
@@ -27,7 +27,7 @@ EVIDENCE_COLOR = "background-color: #90caf9; font-weight: 600"  # blue: the valu
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample table shipped in data/, with questions a newcomer can click."""
+    """A sample table shipped in nqa/samples/ (data/ in a checkout links there), with questions a newcomer can click."""
 
     name: str
     title: str

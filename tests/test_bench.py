@@ -13,7 +13,7 @@ import pytest
 
 from nqa.table import load_table
 from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
-from training import bench
+from nqa import bench
 
 
 def test_quick_run_prints_one_json_line_with_the_figures(tiny_model_dir, wtq_root, capsys):

@@ -2,7 +2,7 @@
 the weights of an uninterrupted run, and a full disk (ENOSPC in the middle of a checkpoint write)
 fails with a clear OSError while the last good checkpoint stays intact and loadable.
 
-All runs use training.train's real loop on the tiny WTQ-format dataset (training.data.write_tiny_wtq)
+All runs use training.train's real loop on the tiny WTQ-format dataset (nqa.training.data.write_tiny_wtq)
 with the tiny random-init encoder; ENOSPC is simulated by making the checkpoint writers write half
 of the file and then raise OSError(ENOSPC), as a real full disk would.
 """
@@ -22,8 +22,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.data import write_tiny_wtq
-from training.train import load_state, main, parse_config
+from nqa.training.data import write_tiny_wtq
+from nqa.training.train import load_state, main, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 40
@@ -197,7 +197,7 @@ def test_a_full_disk_fails_cleanly_and_keeps_the_last_good_checkpoint(fill, tiny
         assert _digest(state) == {k: v for k, v in before.items() if k == state.name}
     assert _state_step(state) >= 10
     from nqa.api import TableQA
-    from training.train import build_model
+    from nqa.training.train import build_model
 
     TableQA.from_pretrained(best)
     cfg = parse_config(_args(tiny, out))

@@ -7,7 +7,7 @@ from pathlib import Path
 from nqa.executor import execute
 from nqa.question import parse_question
 from nqa.table import load_table
-from training.generated import column_words, load_phrasings, spec_to_program, wtq_table_examples
+from nqa.training.generated import column_words, load_phrasings, spec_to_program, wtq_table_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDERS = load_table(str(ROOT / "data" / "orders.csv"))

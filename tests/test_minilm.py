@@ -158,7 +158,7 @@ def test_matmul_dtype_is_bfloat16_only_where_the_cpu_does_it(monkeypatch, native
 def test_training_encodes_in_float32(monkeypatch):
     """A checkpoint must not depend on the CPU that trained it: training's encoder is float32 even
     where answering would pick bfloat16."""
-    from training.train import TrainConfig, build_model
+    from nqa.training.train import TrainConfig, build_model
 
     monkeypatch.setattr(minilm, "native_bfloat16", lambda: True)
     monkeypatch.delenv("NQA_ENCODER_DTYPE", raising=False)

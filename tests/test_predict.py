@@ -10,7 +10,7 @@ import torch
 
 from nqa.cli import main as nqa_main
 from nqa.predict import PredictError, escape_item, read_examples
-from training.data import write_tiny_wtq
+from nqa.training.data import write_tiny_wtq
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from nqa.executor import execute
 from nqa.question import parse_question
 from nqa.table import table_from_rows
-from training.data import answer_correct, escape_tsv, read_examples, unescape_tsv
-from training.search import SearchConfig, revalidate, search_example, to_program
+from nqa.training.data import answer_correct, escape_tsv, read_examples, unescape_tsv
+from nqa.training.search import SearchConfig, revalidate, search_example, to_program
 
 # | year | city    | medals |
 # | 1990 | Paris   | 3      |

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.data import write_tiny_wtq
-from training.train import ConfigError, parse_config, main
+from nqa.training.data import write_tiny_wtq
+from nqa.training.train import ConfigError, parse_config, main
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from nqa.decode import _beam
     from nqa.features import build_features, collate
     from nqa.question import parse_question
-    from training.bench import BenchConfig, load_wtq_sample
+    from nqa.bench import BenchConfig, load_wtq_sample
 
     torch.set_num_threads(a.threads)
     sample = load_wtq_sample(BenchConfig(questions=a.questions))

@@ -18,8 +18,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nqa.question import table_index
-from training.data import default_wtq_root, load_wtq_table, read_examples
-from training.generated import load_phrasings
+from nqa.training.data import default_wtq_root, load_wtq_table, read_examples
+from nqa.training.generated import load_phrasings
 
 MIN_COUNT = 3
 OUT = Path(__file__).resolve().parent.parent / "nqa" / "data" / "question_words.txt"

@@ -282,7 +282,7 @@ def _features(examples: list[SyntheticExample]):
 
 def same_answer(pred: list[str], gold: list[str]) -> bool:
     """The official WTQ rules (training/data.py), as for WTQ and for the program search."""
-    from training.data import answer_checker
+    from nqa.training.data import answer_checker
 
     return bool(pred) and answer_checker(gold)(pred)
 
@@ -360,7 +360,7 @@ def _constant_aware_search():
     programs per distinct selection, so on a small table "filter(a) -> filter(b) -> argmax -> print"
     disappears whenever two accidental filters select the same row, and the model can only learn the
     accident."""
-    from training.search import ExampleSearch
+    from nqa.training.search import ExampleSearch
 
     class ConstantAwareSearch(ExampleSearch):
         def states(self):
@@ -397,7 +397,7 @@ def _consistent_programs(e: SyntheticExample, max_steps: int, limit: int, keep_p
     answer alone (weak supervision), the `limit` most plausible ones (see `_plausibility`). With
     `lexical_binding`, programs that put a number filter on a column other than the one the question
     names just before that number are dropped when any consistent program has no such binding."""
-    from training.search import SearchConfig
+    from nqa.training.search import SearchConfig
 
     search = _constant_aware_search()(e.table, e.question, e.answer,
                                       SearchConfig(max_steps=max_steps, max_candidates=100_000,

@@ -10,7 +10,15 @@ from nqa.evaluation import tsv_escape as escape_tsv, tsv_unescape as unescape_ts
 from nqa.table import Table
 from nqa.wtq import Example, read_examples  # noqa: F401 (re-exported)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the source checkout, when nqa is not installed
+
+
+def runs_dir() -> Path:
+    """Where training's caches and outputs go: runs/ of the source checkout this nqa lives in, else
+    ./runs (an installed nqa, whose site-packages is no place for them)."""
+    if (REPO / "pyproject.toml").is_file() and (REPO / "nqa").is_dir():
+        return REPO / "runs"
+    return Path("runs")
 
 
 def default_wtq_root() -> Path:

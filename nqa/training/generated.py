@@ -10,7 +10,7 @@ the learner:
 - over WikiTableQuestions' training tables: the benchmark's TRAIN phrasings (never its test ones)
   filled with each table's own columns and cells, the answer computed by running the gold program.
 
-A generated example is a training.train.Item whose only program is the gold one: its MML term is
+A generated example is a nqa.training.train.Item whose only program is the gold one: its MML term is
 then plain supervised log-likelihood.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from nqa.program import Program, Step
 from nqa.question import Question, parse_question
 from nqa.table import Table, load_table, normalize_text
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the source checkout: the benchmark is not in the wheel
 BENCH = REPO / "data" / "user_questions"
 
 

@@ -10,7 +10,7 @@ bytes; each state keeps the few shortest programs that reach it. Up to `max_step
 against the gold answer by the official WTQ rules. Candidates are ranked (shorter first, filters on
 columns the question names, fewer ops without evidence in the question) and capped.
 
-Run: python -m training.search --split random-split-1-train [--workers 2] [--max-steps 3]
+Run: python -m nqa.training.search --split random-split-1-train [--workers 2] [--max-steps 3]
 It caches JSON lines under runs/search/ (one object per example: id, programs, coverage flags).
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ from nqa import ops
 from nqa.program import Program, Step, format_number
 from nqa.question import Question, column_match, match_matrix, parse_question
 from nqa.table import Table
+from nqa.training.data import runs_dir
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE_DIR = REPO / "runs" / "search"
+CACHE_DIR = runs_dir() / "search"
 
 # A searched program in its cache form: a tuple of (op, column, constant) triples, the last terminal.
 StepT = tuple[str, int | None, int | None]
@@ -52,7 +52,7 @@ class SearchConfig:
 
 def _answer_checker(gold: list[str]):
     """A function list[str] -> bool: whether predicted items equal the gold ones (official rules)."""
-    from training.data import answer_checker
+    from nqa.training.data import answer_checker
 
     return answer_checker(gold)
 
@@ -184,7 +184,7 @@ class ExampleSearch:
     def _prepare_terminals(self) -> None:
         """Precomputed for the terminal checks: which cells can be an answer item (print), and the
         numeric columns as one matrix (count/sum/avg/max/min/difference in one vectorised pass)."""
-        from training.data import item_matcher
+        from nqa.training.data import item_matcher
 
         ok = item_matcher(self.gold)
         memo: dict[str, bool] = {}
@@ -287,7 +287,7 @@ def _const_key(q: Question, k: int | None) -> list | None:
 
 def _search_group(args: tuple[str, list[dict], dict]) -> list[dict]:
     """One table's examples (run in a worker: the table is read once)."""
-    from training.data import load_wtq_table
+    from nqa.training.data import load_wtq_table
 
     table_path, examples, cfg_dict = args
     cfg = SearchConfig(**cfg_dict)
@@ -315,7 +315,7 @@ def run_search(examples_path: str | Path, tables_root: str | Path, cfg: SearchCo
                workers: int = 2, limit: int | None = None, cache_dir: Path = CACHE_DIR,
                progress: bool = True) -> dict[str, list]:
     """Search every example of a WTQ TSV (cached); returns id -> cached programs (see load_cache)."""
-    from training.data import read_examples
+    from nqa.training.data import read_examples
 
     cfg = cfg or SearchConfig()
     examples = read_examples(examples_path)
@@ -378,7 +378,7 @@ def revalidate(cached: list, table: Table, question: Question, gold, limit: int 
     content), re-executed, and kept only when they still give the gold answer: the cache stays valid
     when the table or question code changes underneath it."""
     from nqa.executor import ProgramError, execute
-    from training.data import answer_checker
+    from nqa.training.data import answer_checker
 
     check = answer_checker(gold)
     index = {(c.kind, c.norm): k for k, c in enumerate(question.constants)}
@@ -412,7 +412,7 @@ def revalidate(cached: list, table: Table, question: Question, gold, limit: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.data import default_wtq_root
+    from nqa.training.data import default_wtq_root
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--split", default="random-split-1-train", help="a file name in <wtq>/data without .tsv")

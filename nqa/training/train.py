@@ -5,7 +5,7 @@
     nqa train ...            (same arguments)
 
 What it does, in order:
-  1. data: WTQ examples + tables, the offline searched programs (training/search.py, cached), each
+  1. data: WTQ examples + tables, the offline searched programs (nqa/training/search.py, cached), each
      re-validated against the current executor; everything that does not change between steps
      (parsed questions, match features, FROZEN encoder outputs) is computed once.
   2. loss = mml_weight · marginal likelihood of the searched programs (−logsumexp of their log-probs)
@@ -39,7 +39,6 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(ValueError):
@@ -62,7 +61,7 @@ class TrainConfig:
     gen_benchmark: bool = False  # + the user-question benchmark's training part (data/user_questions/train.tsv)
     gen_benchmark_repeat: int = 1  # its examples repeated this many times (a small set next to WTQ)
     gen_bench_tables_per_table: int = 0  # + questions tried per benchmark TRAIN table, as gen_per_table
-    gen_augment: bool = False  # paraphrase the generated questions' templates (training.generated.SYNONYMS)
+    gen_augment: bool = False  # paraphrase the generated questions' templates (nqa.training.generated.SYNONYMS)
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     limit_train: int = 0  # 0 = all; small values for tests
     limit_dev: int = 0
@@ -195,8 +194,8 @@ class Item:
 def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, max_rows: int = 0,
                progress: bool = False) -> list[Item]:
     from nqa.question import parse_question
-    from training.data import default_wtq_root, load_wtq_table, read_examples
-    from training.search import CACHE_DIR, SearchConfig, revalidate, run_search, to_program
+    from nqa.training.data import default_wtq_root, load_wtq_table, read_examples
+    from nqa.training.search import CACHE_DIR, SearchConfig, revalidate, run_search, to_program
 
     root = Path(cfg.wtq_root) if cfg.wtq_root else default_wtq_root()
     examples = read_examples(root / "data" / f"{split}.tsv")
@@ -236,7 +235,7 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
 def generated_items(cfg: TrainConfig, wtq_items: list[Item]) -> list[Item]:
     """Generated (question, gold program) items: over the training split's own tables, and the user
     benchmark's training part (training/generated.py). Deterministic from cfg.seed."""
-    from training.generated import benchmark_examples, benchmark_tables, wtq_table_examples
+    from nqa.training.generated import benchmark_examples, benchmark_tables, wtq_table_examples
 
     out: list[Item] = []
     if cfg.gen_per_table:
@@ -464,7 +463,7 @@ def predict_items(model, items: list[Item], beam: int) -> list[list[str]]:
 
 
 def evaluate(model, items: list[Item], beam: int) -> tuple[int, int]:
-    from training.data import answer_correct
+    from nqa.training.data import answer_correct
 
     preds = predict_items(model, items, beam)
     correct = sum(1 for it, p in zip(items, preds) if p and answer_correct(it.answers, p))
@@ -628,7 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     train_items += generated_items(cfg, train_items)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
     dev_ok = [it for it in dev_items if it.table is not None]
-    cache_dir = REPO / "runs" / "encoded"
+    from nqa.training.data import runs_dir
+
+    cache_dir = runs_dir() / "encoded"
     for part, rows in ((train_items, True), (dev_ok, False)):
         # frozen encoder: rank 0 encodes once (or reads the cache); the other ranks read what it wrote
         _features_only(part, rows)
