@@ -50,7 +50,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from nqa.bench_stats import PeakRSS, percentile, rss_bytes, summary_ms  # noqa: F401 (re-exported)
 from nqa.bench_tapas import bench_tapas
 
-REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the folder holding nqa: a checkout or site-packages
 
 BUDGETS = {  # DESIGN.md
     "wtq_median_ms": 20.0,
@@ -103,14 +103,14 @@ def _set_threads(n: int) -> None:
 def _child_env(threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
 
 
 def _run_child(args: list[str], threads: int, timeout: float = 1800) -> dict:
     """Run `python -m nqa.bench --child ...` and return the JSON of its last stdout line."""
     proc = subprocess.run([sys.executable, "-m", "nqa.bench", *args, "--threads", str(threads)],
-                          capture_output=True, text=True, cwd=REPO, env=_child_env(threads), timeout=timeout)
+                          capture_output=True, text=True, env=_child_env(threads), timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"bench child {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -343,7 +343,7 @@ def bench_train(cfg: BenchConfig, device: str, tmp: Path) -> dict:
     if cfg.wtq_root:
         args.append(f"--wtq_root={cfg.wtq_root}")
     t0 = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=_child_env(cfg.threads), timeout=3600)
+    proc = subprocess.run(args, capture_output=True, text=True, env=_child_env(cfg.threads), timeout=3600)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"device": device, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
