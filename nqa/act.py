@@ -28,8 +28,9 @@ Halting traps, and how this module handles them
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -176,7 +177,8 @@ class AdaptiveComputation(nn.Module):
         """s (B, H) -> h (B,)."""
         return torch.sigmoid(self.halt(s)).squeeze(-1)
 
-    def forward(self, step_fn: Callable[[Any, int], tuple[Any, Tensor, Tensor]], state: Any, batch_size: int) -> ACTOutput:
+    def forward(self, step_fn: Callable[[Any, int], tuple[Any, Tensor, Tensor]], state: Any,
+                batch_size: int) -> ACTOutput:
         halter = Halter(batch_size, self.eps, self.max_steps, device=self.halt.bias.device)
         output = hidden = None
         n = 0

@@ -28,9 +28,10 @@ import json
 import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -234,7 +235,7 @@ class TableQA:
     # -- loading and saving -----------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | None = None) -> "TableQA":
+    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | None = None) -> TableQA:
         """Load a checkpoint directory (config.json + model.safetensors); None loads the shipped model.
 
         Args:

@@ -16,7 +16,7 @@ def cli_ask(args) -> int:
     from nqa.table import TableError
 
     try:
-        from nqa.api import check_question, as_table
+        from nqa.api import as_table, check_question
 
         question = check_question(args.question)
         table = as_table(args.table)

@@ -69,7 +69,8 @@ def _column(x: Tensor | float, like: Tensor) -> Tensor:
         return x
     if x.dim() == 0:
         return x
-    raise AttentionError(f"expected a per-example scalar (B,) or (B, 1), got shape {tuple(x.shape)} for {tuple(like.shape)}")
+    raise AttentionError(f"expected a per-example scalar (B,) or (B, 1), got shape {tuple(x.shape)} "
+                         f"for {tuple(like.shape)}")
 
 
 def _check_mask(mask: Tensor | None, like: Tensor) -> Tensor | None:

@@ -434,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
             if "tapas" not in cfg.skip:
                 # nqa's passes before, evenly through and after TAPAS' run: the two see the same machine
                 passes.run()
-                n = len(sample.questions) if cfg.tapas_questions < 0 else min(cfg.tapas_questions, len(sample.questions))
+                n = len(sample.questions)
+                if cfg.tapas_questions >= 0:
+                    n = min(cfg.tapas_questions, n)
                 tapas = bench_tapas(sample, n, cfg.tapas_size, between=passes.run, times=max(0, passes.remaining() - 1))
             wtq = bench_nqa_wtq(passes, cfg.batch_size)
             result["nqa_wtq"] = {k: v for k, v in wtq.items() if k not in ("latency_s", "cpu_s")}
@@ -474,11 +476,13 @@ def check_budgets(result: dict) -> dict:
     wtq = result.get("nqa_wtq", {}).get("latency", {}).get("median_ms")
     out["wtq_median_ms"] = _budget(wtq, BUDGETS["wtq_median_ms"], wtq is not None and wtq <= BUDGETS["wtq_median_ms"])
     sp = result.get("speedup_median") if result.get("tapas", {}).get("size") == "base" else None  # tiny: smoke only
-    out["speedup_vs_tapas"] = _budget(sp, BUDGETS["speedup_vs_tapas"], sp is not None and sp >= BUDGETS["speedup_vs_tapas"])
+    out["speedup_vs_tapas"] = _budget(sp, BUDGETS["speedup_vs_tapas"],
+                                      sp is not None and sp >= BUDGETS["speedup_vs_tapas"])
     runs = result.get("scale", {}).get("runs", [])
     big = next((r for r in runs if r["rows"] >= 100_000), None)
     s100k = big["ask_max_s"] if big else None
-    out["ask_100k_rows_s"] = _budget(s100k, BUDGETS["ask_100k_rows_s"], big is not None and s100k <= BUDGETS["ask_100k_rows_s"])
+    out["ask_100k_rows_s"] = _budget(s100k, BUDGETS["ask_100k_rows_s"],
+                                     big is not None and s100k <= BUDGETS["ask_100k_rows_s"])
     out["memory_linear"] = {"value": result.get("scale", {}).get("memory_growth_last_two"),
                             "met": result.get("scale", {}).get("memory_linear")}
     load = result.get("load", {}).get("load_s")

@@ -98,7 +98,8 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
             steps[b].append(_select_choice(o, c, kk, has_const[b], op_np[b], g_col, const_np[b]))
             chosen_op.append(o), chosen_col.append(c)
         dev = ctx.question.device
-        prev_op, prev_col = _history(model, ctx, torch.tensor(chosen_op, device=dev), torch.tensor(chosen_col, device=dev))
+        prev_op, prev_col = _history(model, ctx, torch.tensor(chosen_op, device=dev),
+                                     torch.tensor(chosen_col, device=dev))
     halt_probs = torch.stack(halts, 1)  # (B, T + 1)
     halt_probs[:, -1] = 1.0
     stop = (halt_probs >= 0.5).float().argmax(1)  # the first position where halting is the likelier choice
@@ -286,10 +287,10 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             # a partial program can only lose probability: stop when k finished programs beat every beam
             beam_going = bool(keep) and not (len(finished) >= k and finished[k - 1][0] >= keep[0][0])
         if beam_going:
-            O, C, K = sel.shape[1:]
+            n_op, C, K = sel.shape[1:]
             new_beams = []
-            for sc, flat in keep:
-                i, rest = divmod(flat, O * C * K)
+            for _, flat in keep:
+                i, rest = divmod(flat, n_op * C * K)
                 o, rest = divmod(rest, C * K)
                 c, kk = divmod(rest, K)
                 # without constants the ops that need one scored -inf above (op_ok), so none is chosen

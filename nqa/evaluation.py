@@ -73,7 +73,7 @@ class Value:
 
     normalized: str
 
-    def match(self, other: "Value") -> bool:
+    def match(self, other: Value) -> bool:
         raise NotImplementedError
 
 

@@ -53,7 +53,8 @@ class Features:
     const_span: np.ndarray  # (K, 2) int64 word span [start, end)
     const_col: np.ndarray  # (K, C) float32: constant matches a cell of the column
     answer_number: float = math.nan  # the answer as a number, NaN when it is not one
-    answer_items: np.ndarray | None = None  # (R, C) int64: which answer item a cell holds (-1: none); None: not a lookup
+    # (R, C) int64: which answer item a cell holds (-1: none); None: not a lookup
+    answer_items: np.ndarray | None = None
     encoded: dict[str, torch.Tensor] | None = None  # cached frozen encoder outputs (Encoded.slice)
     meta: dict = field(default_factory=dict)
     col_mention: np.ndarray | None = None  # (C, W) float32: the question words that spell the column's name
@@ -191,7 +192,7 @@ class Batch:
     def size(self) -> int:
         return self.col_mask.shape[0]
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         def mv(x):
             if isinstance(x, torch.Tensor):
                 return x.to(device)

@@ -115,7 +115,8 @@ class FrozenMiniLM(nn.Module):
         self.n_heads = int(config["num_attention_heads"])
         self.n_layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+        if (config.get("hidden_act", "gelu") != "gelu"
+                or config.get("position_embedding_type", "absolute") != "absolute"):
             raise ValueError("FrozenMiniLM implements BERT with GELU and absolute positions only")
         self.dtype = dtype
         w = {k.removeprefix("bert."): v.float() for k, v in weights.items()}
@@ -145,7 +146,7 @@ class FrozenMiniLM(nn.Module):
             buf(f"l{i}_ln2_b", w[f"{p}output.LayerNorm.bias"])
 
     @classmethod
-    def from_package(cls, dtype: torch.dtype | None = None, layers: int = 0) -> "FrozenMiniLM":
+    def from_package(cls, dtype: torch.dtype | None = None, layers: int = 0) -> FrozenMiniLM:
         """MiniLM from its pip package; `layers` > 0 keeps only its first `layers` layers."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file

@@ -149,8 +149,9 @@ def _mean_in_order(v: np.ndarray) -> float:
 # superlatives sort once per column and use a cumulative product, O(R log R).
 # =============================================================================================
 
-import torch  # noqa: E402  (the exact section above stays numpy-only)
 from dataclasses import dataclass as _dataclass  # noqa: E402
+
+import torch  # noqa: E402  (the exact section above stays numpy-only)
 
 from nqa.program import SELECT_OPS, TERMINAL_OPS  # noqa: E402
 
@@ -176,7 +177,7 @@ class SoftTable:
     col_is_date: torch.Tensor  # (B, C) bool: a year constant compares with this column's years
     const_is_year: torch.Tensor  # (B, K) bool (Constant.is_year)
 
-    def to(self, device) -> "SoftTable":
+    def to(self, device) -> SoftTable:
         return SoftTable(**{k: v.to(device) for k, v in self.__dict__.items()})
 
 

@@ -33,7 +33,7 @@ class Step:
     column: int | None = None  # column index in the table
     column_name: str | None = None
     constant: int | None = None  # index into Question.constants
-    constant_value: "Constant | None" = None  # noqa: F821 (nqa.question.Constant)
+    constant_value: Constant | None = None  # noqa: F821 (nqa.question.Constant)
     op_prob: float = 1.0
     column_prob: float = 1.0
     constant_prob: float = 1.0

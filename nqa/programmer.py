@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nqa import ops
-from nqa.act import halting_bias_for, halting_weights, Halting
+from nqa.act import Halting, halting_bias_for, halting_weights
 from nqa.attention import masked_softmax
 from nqa.encoder import Encoded, Encoder, EncoderConfig
 from nqa.features import COL_FEATURES, CONST_FEATURES, Batch
@@ -159,11 +159,11 @@ class ProgramTargets:
     term_op: torch.Tensor  # (M,) index in TERMINAL_OPS
     term_col: torch.Tensor  # (M,) column (0 for count)
 
-    def to(self, device) -> "ProgramTargets":
+    def to(self, device) -> ProgramTargets:
         return ProgramTargets(*(getattr(self, f.name).to(device) for f in fields(self)))
 
     @classmethod
-    def from_programs(cls, items: list[tuple[int, Program]], max_steps: int) -> "ProgramTargets":
+    def from_programs(cls, items: list[tuple[int, Program]], max_steps: int) -> ProgramTargets:
         """items: (example index in the batch, Program) pairs; programs longer than max_steps raise."""
         M = len(items)
         t = {n: torch.zeros(M, max_steps, dtype=torch.long) for n in ("ops", "cols", "consts")}
@@ -199,7 +199,7 @@ class Context:
     const_mask: torch.Tensor  # (B, K)
     op_mask: torch.Tensor  # (B, N_SEL) ops that can run (constants of the right kind exist)
 
-    def index(self, idx: torch.Tensor) -> "Context":
+    def index(self, idx: torch.Tensor) -> Context:
         return Context(*(getattr(self, f.name)[idx] for f in fields(self)))
 
 
@@ -505,7 +505,7 @@ class NeuralProgrammer(nn.Module):
         return d
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "NeuralProgrammer":
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> NeuralProgrammer:
         from safetensors.torch import load_file
 
         d = Path(directory)

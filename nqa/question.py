@@ -219,7 +219,7 @@ class _ColumnIndex:
     starts: list[int]  # start offset of each piece in blob
 
     @classmethod
-    def build(cls, texts: list[str]) -> "_ColumnIndex":
+    def build(cls, texts: list[str]) -> _ColumnIndex:
         codes, uniques = factorize(texts)
         pieces = [f" {u} " for u in uniques]
         starts, pos = [], 0

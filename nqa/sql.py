@@ -37,8 +37,8 @@ ORDER BY
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from sqlglot import exp
@@ -540,7 +540,7 @@ def program_to_expression(program: Program, table: Table, table_name: str = "t",
     if program.terminal.op in _NO_ROW_FOR_NULL:
         query = _no_row_for_null(query)
     comments.append(f"answer: {_describe(ctx, program.terminal)}")
-    for name, body, comment in ctes:
+    for name, body, _ in ctes:
         query = query.with_(_ident(name), as_=body, copy=False)
     for (_, _, comment), cte in zip(ctes, query.ctes):
         cte.add_comments([_comment(comment)])

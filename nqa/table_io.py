@@ -13,13 +13,13 @@ value, in `nqa.table.make_column`.
 """
 from __future__ import annotations
 
-import sys
 import codecs
 import csv
 import io
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,7 +232,8 @@ def sniff_delimiter(text: str) -> str:
 
     Each candidate parses a sample; it qualifies when the most common field count is above one and
     the header has it; the score is the share of rows with that count, then the count itself; ties
-    go to the earlier candidate in DELIMITERS; with none qualifying, ','. csv.Sniffer is not used: it often fails on short or quoted samples.
+    go to the earlier candidate in DELIMITERS; with none qualifying, ','. csv.Sniffer is not used: it
+    often fails on short or quoted samples.
     """
     sample = text[:_SNIFF_BYTES]
     if len(text) > _SNIFF_BYTES:  # cut at a line end so that the last row is not a fragment

@@ -110,7 +110,7 @@ class Calibration:
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
     @classmethod
-    def from_config(cls, config: dict) -> "Calibration":
+    def from_config(cls, config: dict) -> Calibration:
         c = config.get("calibration") or {}
         return cls(float(c.get("a", 1.0)), float(c.get("b", 0.0)), float(c.get("threshold", 0.0)))
 

@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from nqa.evaluation import (NumberValue, Value, evaluate, read_predictions, target_values, to_value, tsv_unescape,
-                            tsv_unescape_list)
+from nqa.evaluation import (
+    NumberValue,
+    Value,
+    evaluate,
+    read_predictions,
+    target_values,
+    to_value,
+    tsv_unescape,
+    tsv_unescape_list,
+)
 from nqa.table import Table, load_table
 
 ENV_ROOT = "NQA_WTQ_ROOT"

@@ -10,6 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `import nqa` works without installing the package
     sys.path.insert(0, str(ROOT))
 
+# tiny_model_dir and tiny_qa (a tiny random-init checkpoint and its TableQA) for every test module
+pytest_plugins = ["tiny_model"]
+
 
 @pytest.fixture(scope="session")
 def wtq_root() -> Path:

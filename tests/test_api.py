@@ -7,7 +7,6 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.api import MAX_QUESTION_CHARS, Answer, CheckpointError, QuestionError, TableQA
-from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 OLYMPICS = ROOT / "data" / "olympics.csv"

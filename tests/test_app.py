@@ -6,8 +6,6 @@ from streamlit.testing.v1 import AppTest
 
 from nqa.explain import answer_headline, describe_step
 
-from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
-
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "nqa" / "app" / "streamlit_app.py")
 TIMEOUT = 120  # the first run loads the model (tiny here, but torch and transformers import)

@@ -179,7 +179,7 @@ def test_gradcheck_addressing_chain():
     gamma = torch.rand(2, 1, generator=g, dtype=torch.float64).add(1.0).requires_grad_()
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
     for circular in (True, False):
-        def f(m, k, wp, b_, g_, s_, gm):
+        def f(m, k, wp, b_, g_, s_, gm, circular=circular):
             return A.address(m, wp, k, b_, g_, s_, gm, mask=mask, circular=circular)
         assert torch.autograd.gradcheck(f, (memory, key, w_prev, beta, gate, s, gamma))
 
@@ -281,4 +281,5 @@ def test_extreme_sharpness_gives_exact_argmax():
     assert torch.allclose(soft, exact, atol=1e-4)
     # sharpening a near-uniform row does not underflow to zeros
     near_uniform = torch.full((1, 128), 1 / 128) + torch.linspace(0, 1e-4, 128)
-    assert A.sharpen(near_uniform, 100.0).argmax() == 127 and torch.isclose(A.sharpen(near_uniform, 100.0).sum(), torch.tensor(1.0))
+    sharp = A.sharpen(near_uniform, 100.0)
+    assert sharp.argmax() == 127 and torch.isclose(sharp.sum(), torch.tensor(1.0))

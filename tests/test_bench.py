@@ -11,9 +11,8 @@ import json
 import pandas as pd
 import pytest
 
-from nqa.table import load_table
-from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 from nqa import bench
+from nqa.table import load_table
 
 
 def test_quick_run_prints_one_json_line_with_the_figures(tiny_model_dir, wtq_root, capsys):

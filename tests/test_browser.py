@@ -20,7 +20,6 @@ import pytest
 
 from nqa import api
 from nqa.explain import answer_headline
-from tiny_model import tiny_model_dir  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from nqa.cli import main
-from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 OLYMPICS = str(ROOT / "data" / "olympics.csv")

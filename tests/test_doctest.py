@@ -10,7 +10,6 @@ import importlib
 import pytest
 
 from nqa import api
-from tiny_model import tiny_model_dir  # noqa: F401 (fixture)
 
 MODULES = ["nqa.api", "nqa.explain", "nqa.program", "nqa.table", "nqa.sql"]
 

@@ -5,9 +5,22 @@ import doctest
 import pytest
 
 import nqa.evaluation as evaluation
-from nqa.evaluation import (DateValue, NumberValue, StringValue, canonical_form, check_denotation,
-                            evaluate, is_correct, normalize, read_predictions, to_value,
-                            to_value_list, tsv_escape, tsv_unescape, tsv_unescape_list)
+from nqa.evaluation import (
+    DateValue,
+    NumberValue,
+    StringValue,
+    canonical_form,
+    check_denotation,
+    evaluate,
+    is_correct,
+    normalize,
+    read_predictions,
+    to_value,
+    to_value_list,
+    tsv_escape,
+    tsv_unescape,
+    tsv_unescape_list,
+)
 from nqa.wtq import cli_evaluate
 
 

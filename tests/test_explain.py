@@ -3,8 +3,20 @@ import pytest
 
 from nqa import TableError, load_table
 from nqa.explain import (
-    ANSWER_COLOR, EVIDENCE_COLOR, MAX_ROWS, ROW_COLOR, cell_styles, describe_step, evidence_cells, halting_frame,
-    highlighted, read_upload, samples, step_charts, step_label, top_probs,
+    ANSWER_COLOR,
+    EVIDENCE_COLOR,
+    MAX_ROWS,
+    ROW_COLOR,
+    cell_styles,
+    describe_step,
+    evidence_cells,
+    halting_frame,
+    highlighted,
+    read_upload,
+    samples,
+    step_charts,
+    step_label,
+    top_probs,
 )
 
 

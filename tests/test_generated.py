@@ -26,7 +26,7 @@ def test_generated_questions_use_train_phrasings_and_their_programs_run():
     kinds = {e[5] for e in examples}
     assert {"sum_where", "avg_where", "most_common", "count_2", "flag", "date_month", "date_year", "share",
             "count_distinct", "argmax_group"} <= kinds
-    for ex_id, answer, table, question, program, kind in examples:
+    for ex_id, answer, table, question, program, _ in examples:
         assert split[ex_id.split("-", 3)[3]] == "train"
         assert execute(program, table, question).values == list(answer) and answer
     assert examples == wtq_table_examples([ORDERS], per_table=300, seed=0)  # deterministic

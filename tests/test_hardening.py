@@ -27,7 +27,6 @@ from nqa.api import MAX_QUESTION_CHARS, Answer, CheckpointError, QuestionError, 
 from nqa.cli import main as cli_main
 from nqa.table import TableError, load_table
 from nqa.table_io import MAX_COLUMNS, MAX_FILE_BYTES
-from tiny_model import make_tiny_checkpoint, tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 OLYMPICS = ROOT / "data" / "olympics.csv"
@@ -178,7 +177,8 @@ def test_empty_dataframes_are_rejected(tiny_qa):
 CITIES = [["City", "Country", "Population"], ["Zürich", "Schweiz", "421878"], ["Málaga", "España", "578460"],
           ["Kraków", "Polska", "766683"], ["Ñuñoa", "Chile", "208237"]]
 SMART = [["Name", "Quote", "Price"], ["Café “Noël”", "it’s – fine…", "€12"], ["Œuvre", "naïve", "€7"]]
-JAPAN = [["都市", "地方", "人口"], ["東京", "関東", "13960000"], ["大阪", "近畿", "2750000"], ["札幌", "北海道", "1970000"]]
+JAPAN = [["都市", "地方", "人口"], ["東京", "関東", "13960000"], ["大阪", "近畿", "2750000"],
+         ["札幌", "北海道", "1970000"]]
 
 ENCODED = {
     "latin-1": (CITIES, "latin-1", b""),

@@ -45,7 +45,7 @@ def batch():
 def test_forward_shapes_masks_and_distributions(batch, op_columns):
     model = tiny(op_columns=op_columns)
     out = model(batch)
-    B, R, C, K = 4, 4, 3, batch.const_mask.shape[1]
+    B, R, K = 4, 4, batch.const_mask.shape[1]
     P = model.config.max_steps + 1
     assert out.selections.shape == (B, P, R) and out.term_probs.shape == (B, P, len(TERMINAL_OPS))
     assert out.op_probs.shape == (B, P - 1, len(SELECT_OPS)) and out.const_probs.shape == (B, P - 1, K)

@@ -7,8 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nqa.question as question_module
-from nqa.question import (COLUMN_FEATURES, Constant, column_features, column_match, match_matrix,
-                          parse_question, tokenize)
+from nqa.question import (
+    COLUMN_FEATURES,
+    Constant,
+    column_features,
+    column_match,
+    match_matrix,
+    parse_question,
+    tokenize,
+)
 from nqa.table import contains_tokens, table_from_rows
 
 TABLE = table_from_rows(
@@ -129,7 +136,8 @@ _WORDS = ["red", "sox", "new", "york", "the", "a", "league", "1", "2,000", "cubs
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.lists(st.sampled_from(_WORDS), max_size=4).map(" ".join), min_size=3, max_size=3),
                 min_size=1, max_size=12),
-       st.lists(st.sampled_from(_WORDS + ["what", "how", "many", "2000", "two"]), min_size=1, max_size=10).map(" ".join))
+       st.lists(st.sampled_from(_WORDS + ["what", "how", "many", "2000", "two"]), min_size=1, max_size=10)
+       .map(" ".join))
 def test_match_matrix_equals_the_definition(rows, text):
     t = table_from_rows(["a", "b", "c"], rows)
     q = parse_question(text, t)

@@ -11,7 +11,6 @@ import random
 import sqlite3
 
 import duckdb
-import pytest
 import sqlglot
 
 from nqa.executor import execute

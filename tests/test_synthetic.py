@@ -8,8 +8,17 @@ import pytest
 
 from nqa.executor import execute
 from nqa.program import Program
-from training.synthetic import (FAMILIES, TrainConfig, _consistent_programs, _family_weights, _named_columns, generate,
-                                make_example, same_answer, train)
+from training.synthetic import (
+    FAMILIES,
+    TrainConfig,
+    _consistent_programs,
+    _family_weights,
+    _named_columns,
+    generate,
+    make_example,
+    same_answer,
+    train,
+)
 
 
 def test_reproducible_by_seed():

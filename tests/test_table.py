@@ -6,8 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nqa.table import (Date, contains_tokens, make_column, normalize_text, parse_date, parse_number,
-                       table_from_rows, unique_names)
+from nqa.table import (
+    Date,
+    contains_tokens,
+    make_column,
+    normalize_text,
+    parse_date,
+    parse_number,
+    table_from_rows,
+    unique_names,
+)
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]

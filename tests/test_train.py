@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from nqa.training.data import write_tiny_wtq
-from nqa.training.train import ConfigError, parse_config, main
+from nqa.training.train import ConfigError, main, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 

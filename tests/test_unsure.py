@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 
 import pytest
-from tiny_model import tiny_model_dir, tiny_qa  # noqa: F401 (fixtures)
 
 from nqa.question import parse_question
 from nqa.table import load_table

@@ -108,7 +108,7 @@ def test_every_kind_has_enough_test_questions(questions):
 
 def test_programs_name_headers_of_their_tables(questions):
     headers = {}
-    for split, qs in questions.items():
+    for qs in questions.values():
         ids = [q["id"] for q in qs]
         assert len(set(ids)) == len(ids)
         for q in qs:

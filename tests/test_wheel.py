@@ -79,7 +79,8 @@ def _env() -> dict[str, str]:
 def _run(venv: Path, cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     cmd = [str(venv / "bin" / args[0]), *args[1:]]
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, \
+        f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
@@ -149,7 +150,8 @@ def tiny_wtq(venv, outside) -> Path:
     """A tiny WTQ-format dataset, written by the installed package, under the default split names
     too, so that `nqa bench --quick` (200-question split, training throughput) finds what it reads."""
     root = outside / "wtq"
-    _run(venv, outside, "python", "-c", f"from nqa.training.data import write_tiny_wtq; write_tiny_wtq({str(root)!r}, 6)")
+    code = f"from nqa.training.data import write_tiny_wtq; write_tiny_wtq({str(root)!r}, 6)"
+    _run(venv, outside, "python", "-c", code)
     data = root / "data"
     shutil.copy(data / "tiny-train.tsv", data / "random-split-1-train.tsv")
     shutil.copy(data / "tiny-train.tsv", data / "training.tsv")

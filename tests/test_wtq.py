@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from nqa.table import table_from_rows
-from nqa.wtq import (AnswerTargets, WTQFormatError, answer_targets, coverage, load_context_table,
-                     read_examples, resolve_root)
+from nqa.wtq import (
+    AnswerTargets,
+    WTQFormatError,
+    answer_targets,
+    coverage,
+    load_context_table,
+    read_examples,
+    resolve_root,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,7 +173,7 @@ def test_every_training_table_loads(wtq_root):
 def test_wtq_escaped_table_reads_like_its_tsv(wtq_root):
     from nqa.evaluation import tsv_unescape
 
-    csv_path = next((p for p in sorted((wtq_root / "csv").glob("*/*.csv")) if '\\"' in p.read_text(encoding="utf-8")))
+    csv_path = next(p for p in sorted((wtq_root / "csv").glob("*/*.csv")) if '\\"' in p.read_text(encoding="utf-8"))
     t = load_context_table(str(csv_path.relative_to(wtq_root)), wtq_root)
     tsv_rows = [[tsv_unescape(c) for c in line.split("\t")]
                 for line in csv_path.with_suffix(".tsv").read_text(encoding="utf-8").split("\n") if line]

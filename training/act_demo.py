@@ -70,7 +70,8 @@ class Walker(nn.Module):
     def __init__(self, cfg: WalkConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.net = nn.Sequential(nn.Linear(2 * cfg.slots, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU())
+        self.net = nn.Sequential(nn.Linear(2 * cfg.slots, cfg.hidden), nn.ReLU(),
+                                 nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU())
         self.shift_logits = nn.Linear(cfg.hidden, 3)
         self.act = AdaptiveComputation(cfg.hidden, max_steps=cfg.max_steps, initial_steps=cfg.initial_steps)
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from nqa.evaluation import is_correct
 from nqa.predict import load_qa, predict
-from nqa.wtq import read_examples
 from nqa.unsure import Calibration
+from nqa.wtq import read_examples
 from training.data import default_wtq_root
 
 BINS = 15
@@ -132,14 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     cal = Calibration(a, b, threshold)
     report = {"dev": args.dev, "n": int(len(raw)), "accuracy": float(right.mean()), "a": a, "b": b,
               "threshold": threshold, "ece_raw": expected_calibration_error(raw, right),
-              "ece": expected_calibration_error(conf, right), "flagged_low_confidence": float((conf < threshold).mean()),
-              "accuracy_above_threshold": float(right[conf >= threshold].mean()) if (conf >= threshold).any() else math.nan}
+              "ece": expected_calibration_error(conf, right),
+              "flagged_low_confidence": float((conf < threshold).mean()),
+              "accuracy_above_threshold":
+                  float(right[conf >= threshold].mean()) if (conf >= threshold).any() else math.nan}
     curves = {f"WTQ {args.dev}, raw": (raw, right), f"WTQ {args.dev}, calibrated": (conf, right)}
     for spec in args.also:
         path, tables = spec.split("=", 1)
         r2, y2, ans = answer_confidences(Path(path), Path(tables), qa)
         c2 = np.array([cal(p) for p in r2])
-        report[Path(path).name] = {"n_answerable": int(ans.sum()), "ece_raw": expected_calibration_error(r2[ans], y2[ans]),
+        report[Path(path).name] = {"n_answerable": int(ans.sum()),
+                                   "ece_raw": expected_calibration_error(r2[ans], y2[ans]),
                                    "ece": expected_calibration_error(c2[ans], y2[ans]),
                                    "accuracy": float(y2[ans].mean())}
         curves[f"{Path(path).name}, calibrated"] = (c2[ans], y2[ans])

@@ -154,7 +154,8 @@ def save_checkpoint(model: NTM, cfg: CopyConfig, out: Path) -> None:
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
-    (out / "config.json").write_text(json.dumps({"ntm": dataclasses.asdict(model.cfg), "train": dataclasses.asdict(cfg)}, indent=1))
+    config = {"ntm": dataclasses.asdict(model.cfg), "train": dataclasses.asdict(cfg)}
+    (out / "config.json").write_text(json.dumps(config, indent=1))
 
 
 def load_checkpoint(path: Path) -> NTM:
@@ -212,12 +213,14 @@ def train(cfg: CopyConfig) -> dict:
         if ema_err < cfg.curriculum_threshold and curriculum < cfg.max_len and batch > 20:
             curriculum = min(curriculum + cfg.curriculum_step, cfg.max_len)
             ema_err = None  # judge the new length on its own batches
-        if cfg.restart_after and not cfg.load and curriculum < cfg.max_len and batch - attempt_start >= cfg.restart_after:
+        stuck = curriculum < cfg.max_len and batch - attempt_start >= cfg.restart_after
+        if cfg.restart_after and not cfg.load and stuck:
             restarts += 1
             reinitialise(model, cfg.seed * 1000 + restarts)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             curriculum, ema_err, attempt_start = min(cfg.curriculum_start, cfg.max_len), None, batch
-            print(f"batch {batch}: no full-length copying after {cfg.restart_after} batches: restart {restarts}", flush=True)
+            print(f"batch {batch}: no full-length copying after {cfg.restart_after} batches: restart {restarts}",
+                  flush=True)
         if batch % cfg.log_every == 0:
             loads.append(os.getloadavg()[0])
             print(f"batch {batch} seqs {seen} t {elapsed / 60:.1f}m curriculum {curriculum} "

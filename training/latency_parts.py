@@ -5,10 +5,10 @@
 Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
 MiniLM pass (question + headers the cache lacks), the projections into the programmer, decoding
 (the greedy program and the top-k beam, k as `ask` uses it, in one pass); then `ask` end to end
-(which adds running the programs and building the Answer and its SQL). The same seeded sample of questions as `nqa bench`, so the figures add up to
-its latency. Each stage's figure is the lowest of `--repeats` passes' medians (the header cache
-emptied before each pass, as a fresh server would have it): on a shared VM one pass's median moves
-by ~20%, and the lowest is the least disturbed. Prints one JSON line.
+(which adds running the programs and building the Answer and its SQL). The same seeded sample of
+questions as `nqa bench`, so the figures add up to its latency. Each stage's figure is the lowest of
+`--repeats` passes' medians (the header cache emptied before each pass, as a fresh server would have
+it): on a shared VM one pass's median moves by ~20%, and the lowest is the least disturbed. Prints one JSON line.
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from nqa.api import TableQA
+    from nqa.bench import BenchConfig, load_wtq_sample
     from nqa.decode import _beam
     from nqa.features import build_features, collate
     from nqa.question import parse_question
-    from nqa.bench import BenchConfig, load_wtq_sample
 
     torch.set_num_threads(a.threads)
     sample = load_wtq_sample(BenchConfig(questions=a.questions))
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             best[s] = min(best[s], statistics.median(v))
     out = {s: round(1000 * v, 2) for s, v in best.items()}
     print(json.dumps({"median_ms": out, "questions": len(pairs), "threads": torch.get_num_threads(),
-                      "repeats": a.repeats, "encoder_dtype": str(model.encoder.fast.dtype) if model.encoder.fast else None}))
+                      "repeats": a.repeats,
+                      "encoder_dtype": str(model.encoder.fast.dtype) if model.encoder.fast else None}))
     return 0
 
 

@@ -19,7 +19,6 @@ import json
 import math
 import random
 import re
-import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -179,7 +178,7 @@ LAST = ["Adler", "Brooks", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Han
 
 
 def _people(r: random.Random, n: int) -> list[str]:
-    pairs = [f"{f} {l}" for f in FIRST for l in LAST]
+    pairs = [f"{first} {last}" for first in FIRST for last in LAST]
     return r.sample(pairs, n)
 
 
@@ -341,7 +340,8 @@ def build_tables() -> list[Spec]:
     n = len(tasks)
     df = pd.DataFrame({
         "Task": tasks,
-        "Assignee": _weighted(r, ["Priya Shah", "Tom Weber", "Sara Lind", "Omar Haddad", "Jin Park"], [5, 3, 3, 2, 2], n),
+        "Assignee": _weighted(r, ["Priya Shah", "Tom Weber", "Sara Lind", "Omar Haddad", "Jin Park"],
+                              [5, 3, 3, 2, 2], n),
         "Status": _weighted(r, ["Open", "In Progress", "Closed", "Blocked"], [3, 3, 4, 1], n),
         "Priority": _weighted(r, ["High", "Medium", "Low"], [2, 3, 2], n),
         "Due Date": _dates(r, n, dt.date(2023, 1, 1), dt.date(2025, 6, 30)),
@@ -490,7 +490,8 @@ def build_tables() -> list[Spec]:
     n = len(addrs)
     df = pd.DataFrame({
         "Address": addrs,
-        "Neighborhood": _weighted(r, ["Old Town", "Riverside", "Hillcrest", "Eastgate", "Westfield"], [4, 3, 2, 2, 1], n),
+        "Neighborhood": _weighted(r, ["Old Town", "Riverside", "Hillcrest", "Eastgate", "Westfield"],
+                                  [4, 3, 2, 2, 1], n),
         "Type": _weighted(r, ["House", "Condo", "Townhouse"], [4, 3, 2], n),
         "Bedrooms": [float(r.randint(1, 6)) for _ in range(n)],
         "Price": [float(r.randrange(180000, 1400000, 1000)) for _ in range(n)],

@@ -9,15 +9,33 @@ import os
 
 import streamlit as st
 
-from nqa import TableError
+from nqa import TableError, load_table
 from nqa.api import (
-    MAX_QUESTION_CHARS, SQL_DIALECTS, CheckpointError, QuestionError, TableQA, check_question, single_threaded,
+    MAX_QUESTION_CHARS,
+    SQL_DIALECTS,
+    CheckpointError,
+    QuestionError,
+    TableQA,
+    check_question,
+    single_threaded,
 )
 from nqa.explain import (
-    ANSWER_COLOR, EVIDENCE_COLOR, MAX_ROWS, MAX_UPLOAD_MB, ROW_COLOR, answer_headline, describe_step,
-    evidence_cells, halting_frame, highlighted, read_upload, samples, step_charts, step_label, table_frame,
+    ANSWER_COLOR,
+    EVIDENCE_COLOR,
+    MAX_ROWS,
+    MAX_UPLOAD_MB,
+    ROW_COLOR,
+    answer_headline,
+    describe_step,
+    evidence_cells,
+    halting_frame,
+    highlighted,
+    read_upload,
+    samples,
+    step_charts,
+    step_label,
+    table_frame,
 )
-from nqa import load_table
 from nqa.program import answer_text
 
 st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from nqa import evaluation, wtq
-from nqa.evaluation import tsv_escape as escape_tsv, tsv_unescape as unescape_tsv  # noqa: F401 (re-exported)
+from nqa.evaluation import tsv_escape as escape_tsv  # noqa: F401 (re-exported)
+from nqa.evaluation import tsv_unescape as unescape_tsv  # noqa: F401 (re-exported)
 from nqa.table import Table
 from nqa.wtq import Example, read_examples  # noqa: F401 (re-exported)
 

@@ -102,7 +102,11 @@ def benchmark_tables(path: Path = BENCH / "train.tsv") -> list[Table]:
     return [load_table(str(path.parent / c)) for c in contexts]
 
 
-def benchmark_examples(path: Path = BENCH / "train.tsv") -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
+# id, answer, table, question, program, kind
+GeneratedExample = tuple[str, tuple[str, ...], Table, Question, Program, str]
+
+
+def benchmark_examples(path: Path = BENCH / "train.tsv") -> list[GeneratedExample]:
     """(id, answer, table, question, gold program, kind) for every answerable benchmark question whose
     program binds and reproduces its pandas answer (the rest are counted and dropped)."""
     out = []

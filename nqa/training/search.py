@@ -102,7 +102,7 @@ class ExampleSearch:
         text_ks = [k for k, c in enumerate(question.constants) if c.kind == "text"]
         # Static masks: filters that do not depend on the current selection (op, col, const, mask).
         self.static: list[tuple[StepT, np.ndarray]] = []
-        for k, c in enumerate(question.constants):
+        for k in range(len(question.constants)):
             for j in range(table.n_cols):
                 m = self.match[k, :, j]
                 if m.any():
