@@ -190,4 +190,5 @@ class AdaptiveComputation(nn.Module):
             ps = p.unsqueeze(-1) * s
             hidden = ps if hidden is None else hidden + ps
             n += 1
+        assert output is not None and hidden is not None  # the halter takes at least one step
         return ACTOutput(output, hidden, halter.result(), state)

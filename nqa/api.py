@@ -404,6 +404,7 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
     program, ex = runs[chosen]
+    assert ex is not None  # choose_run picks a program that ran
     calibration = calibration or Calibration()
     confidence = calibration(beam_probability(runs, ex.values))
     unsure = unsure_reason(question, table, confidence, calibration)

@@ -23,6 +23,8 @@ The NTM addressing chain (Graves et al. 2014, section 3.3) is
 """
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -73,6 +75,10 @@ def _column(x: Tensor | float, like: Tensor) -> Tensor:
                          f"for {tuple(like.shape)}")
 
 
+@overload
+def _check_mask(mask: Tensor, like: Tensor) -> Tensor: ...
+@overload
+def _check_mask(mask: None, like: Tensor) -> None: ...
 def _check_mask(mask: Tensor | None, like: Tensor) -> Tensor | None:
     if mask is None:
         return None

@@ -193,7 +193,8 @@ class AskPasses:
         qa = self.load_qa()
         for t, q in pairs[:3]:  # warm-up: lazy imports, allocator
             qa.ask(t, q)
-        self.lat.append([]), self.cpu.append([])
+        self.lat.append([])
+        self.cpu.append([])
         for t, q in tqdm(pairs, desc=f"nqa ask (WTQ), pass {len(self.lat)}/{self.total}", file=sys.stderr):
             c0, t0 = time.process_time(), time.perf_counter()
             qa.ask(t, q)
@@ -482,7 +483,7 @@ def check_budgets(result: dict) -> dict:
     big = next((r for r in runs if r["rows"] >= 100_000), None)
     s100k = big["ask_max_s"] if big else None
     out["ask_100k_rows_s"] = _budget(s100k, BUDGETS["ask_100k_rows_s"],
-                                     big is not None and s100k <= BUDGETS["ask_100k_rows_s"])
+                                     s100k is not None and s100k <= BUDGETS["ask_100k_rows_s"])
     out["memory_linear"] = {"value": result.get("scale", {}).get("memory_growth_last_two"),
                             "met": result.get("scale", {}).get("memory_linear")}
     load = result.get("load", {}).get("load_s")

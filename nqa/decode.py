@@ -13,6 +13,7 @@ keeps one question on any table at the encoder's cost plus a few small matrix pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -59,8 +60,12 @@ def programs_from_context(model, ctx, tables: list[Table], questions: list[Quest
     for b, (table, question) in enumerate(zip(tables, questions)):
         one = ctx.index(torch.tensor([b], device=ctx.question.device))
         greedy, alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor, with_greedy=True)
-        seen = {str(greedy)}
-        progs = [greedy] + [p for p in alts if str(p) not in seen and not seen.add(str(p))]
+        assert greedy is not None  # the greedy path always ends, at the last position at the latest
+        progs, seen = [greedy], {str(greedy)}
+        for p in alts:
+            if str(p) not in seen:
+                seen.add(str(p))
+                progs.append(p)
         out.append(progs[:k])
     return out
 
@@ -96,7 +101,8 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
             o, c, kk = _feasible_argmax(op_np[b], col_np[b], const_np[b], ok[b][0])
             g_col = col_np[b, o] if col_np.ndim == 3 else col_np[b]  # the column distribution of the chosen op
             steps[b].append(_select_choice(o, c, kk, has_const[b], op_np[b], g_col, const_np[b]))
-            chosen_op.append(o), chosen_col.append(c)
+            chosen_op.append(o)
+            chosen_col.append(c)
         dev = ctx.question.device
         prev_op, prev_col = _history(model, ctx, torch.tensor(chosen_op, device=dev),
                                      torch.tensor(chosen_col, device=dev))
@@ -213,8 +219,14 @@ def _factor(lp: np.ndarray, needed: np.ndarray, n: int) -> np.ndarray:
     return np.where(needed[None, :, None], per_op, absent)
 
 
+@overload
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
-          with_greedy: bool = False) -> list[Program] | tuple[Program, list[Program]]:
+          with_greedy: Literal[False] = False) -> list[Program]: ...
+@overload
+def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
+          with_greedy: Literal[True]) -> tuple[Program | None, list[Program]]: ...
+def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
+          with_greedy: bool = False) -> list[Program] | tuple[Program | None, list[Program]]:
     """Beam search over programs of one example (ctx has batch size 1), scored over every
     (op, column, constant) at once.
 
@@ -262,7 +274,9 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 o, c, kk = _feasible_argmax(op_lp[0], col_lp[0], const_lp[0], sel_ok)
                 g_col = col_lp[0, o] if col_lp.ndim == 3 else col_lp[0]
                 g_steps.append(_select_choice(o, c, kk, n_const > 0, op_lp[0], g_col, const_lp[0]))
-                next_rows.append(0), next_op.append(o), next_col.append(c)
+                next_rows.append(0)
+                next_op.append(o)
+                next_col.append(c)
         if beam_going:  # the beam's rows follow the greedy row
             b0 = g_row
             term = ((scores + log_halt[b0:])[:, None, None] + term_lp[b0:, :, None]
@@ -298,7 +312,9 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                                     col_lp[b0 + i, o] if col_lp.ndim == 3 else col_lp[b0 + i],
                                     const_lp[b0 + i] if n_const else None)
                 new_beams.append((beams[i][0] + [ch], beams[i][1] + [float(halt[b0 + i])]))
-                next_rows.append(b0 + i), next_op.append(o), next_col.append(c)
+                next_rows.append(b0 + i)
+                next_op.append(o)
+                next_col.append(c)
             beams = new_beams
             scores = np.array([sc for sc, _ in keep], dtype=np.float32)
         if not next_rows:

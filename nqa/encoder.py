@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from nqa.minilm import EncoderError  # noqa: F401 (re-exported: nqa.encoder.EncoderError is public)
+
+if TYPE_CHECKING:
+    from nqa.minilm import FrozenMiniLM
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -115,8 +119,8 @@ class Encoder(nn.Module):
     def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
         self.config = config = config or EncoderConfig()
-        self.bert = None
-        self.fast = None
+        self.bert: Any = None  # transformers' BertModel
+        self.fast: FrozenMiniLM | None = None
         if config.kind == "minilm" and config.train_top_layers <= 0 and config.backend == "auto":
             from nqa.minilm import FrozenMiniLM
 
@@ -199,7 +203,7 @@ class Encoder(nn.Module):
         return (h * am[..., None]).sum(1) / am.sum(1, keepdim=True).clamp_min(1)
 
     def _cached_names(self, n: dict[str, torch.Tensor],
-                      question: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, tuple | None]:
+                      question: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, Any]:
         """encode_names through a cache keyed by the header's word pieces: a frozen encoder gives a
         header the same vector every time, and a table's headers come back with every question.
 
@@ -229,7 +233,7 @@ class Encoder(nn.Module):
                 h = h[B:, :sub["input_ids"].shape[1]]
             else:
                 h = self._states(sub["input_ids"], sub["attention_mask"])
-            vecs = self._pool_names(h, sub) if missing else []
+            vecs: torch.Tensor | list[torch.Tensor] = self._pool_names(h, sub) if missing else []
             if len(cache) > 50_000:
                 cache.clear()
             for key, v in zip(missing, vecs):

@@ -289,7 +289,8 @@ def _no_answer(items: list[str]) -> bool:
 def evaluate(targets: dict[str, list[str]], predictions: dict[str, list[str]]) -> EvalResult:
     """Accuracy of `predictions` over all examples in `targets` (missing predictions are wrong). A
     target with no answer (an unanswerable question) is matched only by no answer."""
-    correct, missing, wrong = 0, 0, []
+    correct, missing = 0, 0
+    wrong: list[tuple[str, list[str], list[str]]] = []
     for ex_id, target in targets.items():
         pred = predictions.get(ex_id)
         if pred is None:

@@ -42,6 +42,7 @@ def execute(program: Program, table: Table, question: Question, match: np.ndarra
     if term.op in ("count", "share"):
         cells = [(int(i), -1) for i in rows]
     else:
+        assert term.column is not None  # every terminal but count and share reads a column
         cells = [(int(i), int(term.column)) for i in rows]
     return Execution(values, number, s, selections, cells)
 

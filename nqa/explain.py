@@ -6,6 +6,7 @@ highlighted table, and the probability charts' data.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,8 @@ def cell_styles(n_rows: int, n_cols: int, cells=(), rows=(), evidence=()) -> lis
     return styles
 
 
-def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int] = (),
-                evidence: list[tuple[int, int]] = ()):
+def highlighted(table: Table, cells: Sequence[tuple[int, int]] = (), rows: Sequence[int] = (),
+                evidence: Sequence[tuple[int, int]] = ()):
     """The table with `rows` tinted, `evidence` and `cells` marked (see `cell_styles`).
 
     Returns a pandas Styler, or a plain DataFrame of only the marked rows when the table is too big
@@ -130,7 +131,8 @@ def highlighted(table: Table, cells: list[tuple[int, int]] = (), rows: list[int]
     if df.size > MAX_STYLED_CELLS:
         marked_rows = sorted({r for r, _ in cells} | set(rows))
         return df.iloc[marked_rows] if marked_rows else df.head(50)
-    style_frame = pd.DataFrame(cell_styles(*df.shape, cells, rows, evidence), index=df.index, columns=df.columns)
+    n_rows, n_cols = df.shape
+    style_frame = pd.DataFrame(cell_styles(n_rows, n_cols, cells, rows, evidence), index=df.index, columns=df.columns)
     return df.style.apply(lambda _: style_frame, axis=None)
 
 

@@ -36,7 +36,7 @@ def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
     C, K = table.n_cols, len(question.constants)
     if match is None:
         match = match_matrix(question, table)
-    const_col = match.any(axis=1) if K else np.zeros((0, C), bool)  # (K, C)
+    const_col = np.asarray(match.any(axis=1)) if K else np.zeros((0, C), bool)  # (K, C)
     valued = np.array([bool(np.isfinite(c.values).any()) for c in table.columns])
     nonempty = np.array([any(c.text) for c in table.columns])
     flag = np.array([bool((c.flags >= 0).any()) for c in table.columns])
@@ -72,6 +72,6 @@ def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
     return sel, term
 
 
-def masked(lp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def masked(lp: np.ndarray, ok: np.ndarray | np.bool_) -> np.ndarray:
     """Log-probabilities with infeasible entries at -inf."""
     return np.where(ok, lp, np.float32(-np.inf))

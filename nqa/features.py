@@ -73,7 +73,8 @@ def answer_targets(table: Table, answer: list[str]) -> tuple[float, np.ndarray |
     """
     number = math.nan
     if len(answer) == 1 and _PURE_NUMBER.match(answer[0].strip()):
-        number = float(parse_number(answer[0].strip()))
+        parsed = parse_number(answer[0].strip())
+        number = float(parsed) if parsed is not None else math.nan
     norms = [normalize_text(a) for a in answer]
     index = {n: i for i, n in reversed(list(enumerate(norms))) if n}
     if not index or len(index) < len(norms):
@@ -100,7 +101,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
     number = np.array([c.number if c.number is not None and c.kind == "number" else math.nan for c in consts],
                       dtype=np.float64)
     is_year = np.array([c.is_year for c in consts], dtype=bool)
-    const_col = match.any(axis=1).astype(np.float32) if K else np.zeros((0, C), np.float32)  # (K, C)
+    const_col = np.asarray(match.any(axis=1), np.float32) if K else np.zeros((0, C), np.float32)  # (K, C)
 
     values = np.stack([c.values for c in table.columns], axis=1) if R else np.zeros((0, C))
     col_feats = np.zeros((C, len(COL_FEATURES)), dtype=np.float32)
@@ -284,15 +285,19 @@ def _or_empty(a: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _collate_encoded(feats: list[Features], W: int, C: int) -> Encoded:
-    H = feats[0].encoded["pooled"].shape[-1]
+    """The cached encoder outputs of `feats` (every one has them) as a batch."""
+    encoded: list[dict[str, torch.Tensor]] = []
+    for f in feats:
+        assert f.encoded is not None
+        encoded.append(f.encoded)
+    H = encoded[0]["pooled"].shape[-1]
     B = len(feats)
     words = torch.zeros(B, W, H)
     cols = torch.zeros(B, C, H)
-    for b, f in enumerate(feats):
-        e = f.encoded
+    for b, e in enumerate(encoded):
         words[b, :e["word_states"].shape[0]] = e["word_states"].float()
         cols[b, :e["col_states"].shape[0]] = e["col_states"].float()
     word_mask = torch.from_numpy(_pad([np.ones(len(f.words), bool) for f in feats], (W,), bool))
     col_mask = torch.from_numpy(_pad([np.ones(len(f.column_names), bool) for f in feats], (C,), bool))
-    pooled = torch.stack([f.encoded["pooled"].float() for f in feats])
+    pooled = torch.stack([e["pooled"].float() for e in encoded])
     return Encoded(words, word_mask, pooled, cols, col_mask)

@@ -146,9 +146,9 @@ class FoldedController:
         halt = torch.sigmoid(logits[:, b[5]])
         if self.op_columns:
             col = (col[:, None, :] + self.op_col).masked_fill(~self.col_mask, NEG)  # (nb, N_SEL, C)
-        term_lp, tcol_lp, op_lp, col_lp, const_lp, halt = to_numpy(
+        term_lp, tcol_lp, op_lp, col_lp, const_lp, halt_np = to_numpy(
             *(F.log_softmax(x, dim=-1) for x in (term, tcol, op, col, const)), halt)
-        return h, Position(term_lp, tcol_lp, halt, op_lp, col_lp, const_lp)
+        return h, Position(term_lp, tcol_lp, halt_np, op_lp, col_lp, const_lp)
 
     @torch.inference_mode()
     def history_of(self, ops: list[int], columns: list[int]) -> torch.Tensor:

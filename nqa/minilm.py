@@ -109,6 +109,13 @@ def training_dtype():
 class FrozenMiniLM(nn.Module):
     """BERT encoder layers (post-LayerNorm, GELU) with fixed weights; inference only."""
 
+    # embeddings (non-persistent buffers, registered in __init__; the layers' are read by name)
+    word_emb: torch.Tensor
+    pos_emb: torch.Tensor
+    type0_emb: torch.Tensor
+    emb_ln_w: torch.Tensor
+    emb_ln_b: torch.Tensor
+
     def __init__(self, weights: dict[str, torch.Tensor], config: dict, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.hidden_size = int(config["hidden_size"])

@@ -5,6 +5,9 @@ attention (tests/test_ops.py checks this on random tables).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from nqa.program import format_number
@@ -118,7 +121,9 @@ def exact_terminal(op: str, s: np.ndarray, values: np.ndarray | None, raw: list[
     if len(valued) == 0:
         return [], None, []
     v = values[valued]
-    x = float({"sum": _sum_in_order, "avg": _mean_in_order, "max": np.max, "min": np.min}[op](v))
+    aggregate: dict[str, Callable[[np.ndarray], Any]] = {"sum": _sum_in_order, "avg": _mean_in_order,
+                                                         "max": np.max, "min": np.min}
+    x = float(aggregate[op](v))
     return [format_number(x)], x, valued.tolist()
 
 

@@ -14,12 +14,15 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nqa.evaluation import tsv_escape, tsv_unescape
 from nqa.program import Program
-from nqa.wtq import load_wtq_table
+from nqa.question import Question
+from nqa.table import Table
+from nqa.wtq import Example, load_wtq_table
 
 
 class PredictError(ValueError):
@@ -91,7 +94,7 @@ def choose(programs: list[Program], table, question):
     return (None, None) if i is None else (programs[i], runs[i])
 
 
-def predict(examples: list[PredExample], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
+def predict(examples: Sequence[PredExample | Example], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
             progress: bool = True, calibration=None) -> list[tuple]:
     """(id, answer items, table, question, program, raw confidence, calibrated confidence, unsure
     reason) per example, in input order (the same answer, confidence and reason `TableQA.ask` gives)."""
@@ -108,7 +111,7 @@ def predict(examples: list[PredExample], tables_root: Path, model, batch_size: i
     for i, ex in enumerate(examples):
         by_table.setdefault(ex.context, []).append(i)
     results: list = [None] * len(examples)
-    pending: list[tuple[int, object, object]] = []  # (index, table, question)
+    pending: list[tuple[int, Table, Question]] = []
 
     def flush() -> None:
         if not pending:
@@ -121,6 +124,7 @@ def predict(examples: list[PredExample], tables_root: Path, model, batch_size: i
                 results[i] = (examples[i].id, [], t, q, None, 0.0, 0.0, "no program runs on this table")
                 continue
             ex = runs[c]
+            assert ex is not None  # choose_run picks a program that ran
             raw = beam_probability(list(zip(beam, runs)), ex.values)
             conf = calibration(raw)
             results[i] = (examples[i].id, ex.values, t, q, beam[c], raw, conf, unsure_reason(q, t, conf, calibration))

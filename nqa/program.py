@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nqa.question import Constant
 
 # Row-selection ops (see nqa/ops.py for their soft and exact meaning).
 SELECT_OPS = (
@@ -33,7 +37,7 @@ class Step:
     column: int | None = None  # column index in the table
     column_name: str | None = None
     constant: int | None = None  # index into Question.constants
-    constant_value: Constant | None = None  # noqa: F821 (nqa.question.Constant)
+    constant_value: Constant | None = None
     op_prob: float = 1.0
     column_prob: float = 1.0
     constant_prob: float = 1.0

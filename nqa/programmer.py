@@ -54,6 +54,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -253,16 +254,19 @@ class NeuralProgrammer(nn.Module):
         # the projections are called functionally (_linear, _layer_norm): the same ops as the
         # modules' forward, without ~8 us of nn.Module call machinery each at a batch of one
         enc = encoded if encoded is not None else self.encode(batch)
-        words = F.dropout(_layer_norm(self.word_proj[1], _linear(self.word_proj[0], enc.word_states)),
+        word_lin, word_norm = cast(nn.Linear, self.word_proj[0]), cast(nn.LayerNorm, self.word_proj[1])
+        words = F.dropout(_layer_norm(word_norm, _linear(word_lin, enc.word_states)),
                           self.drop.p, self.training)  # (B, W, D)
         W = words.shape[1]
         if W < batch.word_mask.shape[1]:  # truncated by the encoder's max length
             words = F.pad(words, (0, 0, 0, batch.word_mask.shape[1] - W))
         words = words[:, :batch.word_mask.shape[1]]
         word_mask = batch.word_mask
-        question = _layer_norm(self.question_proj[1], _linear(self.question_proj[0], enc.pooled))  # (B, D)
+        question_lin = cast(nn.Linear, self.question_proj[0])
+        question = _layer_norm(cast(nn.LayerNorm, self.question_proj[1]), _linear(question_lin, enc.pooled))  # (B, D)
         cols = _linear(self.col_proj, enc.col_states) + _linear(self.col_feat, batch.col_feats)
         if self.config.col_mentions:  # + the mean of the question words that name the column
+            assert batch.col_mention is not None  # collate builds it for every batch
             m = batch.col_mention[:, :, :words.shape[1]]  # (B, C, W)
             cols = cols + self.col_mention_proj(m @ words / m.sum(-1, keepdim=True).clamp_min(1))
         cols = _layer_norm(self.col_norm, cols)  # (B, C, D)
@@ -353,7 +357,9 @@ class NeuralProgrammer(nn.Module):
             col_marginal = (op_p[:, :, None] * col_p).sum(1) if col_p.dim() == 3 else col_p
             prev_op, prev_col = self.history(ctx, op_p, col_marginal)
             sels.append(s)
-            op_ps.append(op_p), col_ps.append(col_marginal), const_ps.append(const_p)
+            op_ps.append(op_p)
+            col_ps.append(col_marginal)
+            const_ps.append(const_p)
         halt_probs = torch.stack(halts, 1)
         halting = halting_weights(halt_probs, eps=self.config.act_eps)
         return Output(torch.stack(sels, 1), torch.stack(op_ps, 1), torch.stack(col_ps, 1), torch.stack(const_ps, 1),

@@ -368,7 +368,7 @@ def column_name_spans(question: Question, table: Table) -> list[tuple[int, int, 
     """(start, end, column) for every place the question's tokens spell a column's whole normalised
     name: where in the question a column is named (for features and for lexical evidence in search)."""
     toks = [normalize_text(t) for t in question.tokens]
-    spans = []
+    spans: list[tuple[int, int, int]] = []
     for j, name in enumerate(table.column_names):
         name_toks = normalize_text(name).split()
         n = len(name_toks)

@@ -131,11 +131,11 @@ def _table(name: str) -> exp.Table:
     return exp.Table(this=_ident(name))
 
 
-def _text(s: str) -> exp.Expression:
+def _text(s: str) -> exp.Expr:
     """A string literal; NUL (which no SQL text may hold) is spliced in as CHR(0)."""
     if "\x00" not in s:
         return exp.Literal.string(s)
-    parts: list[exp.Expression] = []
+    parts: list[exp.Expr] = []
     for k, piece in enumerate(s.split("\x00")):
         if k:
             parts.append(exp.Chr(expressions=[exp.Literal.number(0)]))
@@ -144,7 +144,7 @@ def _text(s: str) -> exp.Expression:
     return parts[0] if len(parts) == 1 else exp.Concat(expressions=parts)
 
 
-def _number(x: float | None, dialect: str = "sqlite") -> exp.Expression:
+def _number(x: float | None, dialect: str = "sqlite") -> exp.Expr:
     """A float literal that reads back as the same double (NULL for NaN/None)."""
     if x is None or math.isnan(x):
         return exp.Null()
@@ -268,7 +268,7 @@ class Selection:
     """A row selection as SQL: the rows of relation `source` (a table or CTE) where `where` holds."""
 
     source: str
-    where: exp.Expression | None = None
+    where: exp.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +282,12 @@ class _Context:
             raise SQLError(f"{step.op} needs a column of the table (0..{len(self.schema.columns) - 1}), "
                            f"got {step.column}")
         return self.schema.columns[step.column]
+
+    def column(self, step: Step) -> Column:
+        """The table's column `step` reads (names() has checked its index)."""
+        self.names(step)
+        assert step.column is not None
+        return self.table.columns[step.column]
 
     def constant(self, step: Step) -> Constant:
         if self.question is not None and step.constant is not None:
@@ -303,14 +309,14 @@ def _all_rows_of(relation: str, column: str) -> exp.Select:
     return exp.select(_col(column)).from_(_table(relation), copy=False)
 
 
-def _contains_tokens(norm_column: str, needle: str) -> exp.Expression:
+def _contains_tokens(norm_column: str, needle: str) -> exp.Expr:
     """contains_tokens(text, needle): INSTR(' ' || text || ' ', ' needle ') > 0."""
     padded = exp.Concat(expressions=[exp.Literal.string(" "), _col(norm_column), exp.Literal.string(" ")])
     return exp.GT(this=exp.StrPosition(this=padded, substr=exp.Literal.string(f" {needle} ")),
                   expression=exp.Literal.number(0))
 
 
-def _match(names: ColumnNames, const: Constant, column: Column) -> exp.Expression:
+def _match(names: ColumnNames, const: Constant, column: Column) -> exp.Expr:
     """docs/ops.md match(cell, constant): numbers by equality (a year against a date column: the
     cell's year), a month by the date cell's month, text by contains_tokens unless some cell of the
     column is exactly the text (then by equality: the exact cell wins; decided here, on the table)."""
@@ -327,7 +333,7 @@ def _match(names: ColumnNames, const: Constant, column: Column) -> exp.Expressio
     return _text_match(names, const.norm, column) if const.norm else exp.false()
 
 
-def _text_match(names: ColumnNames, norm: str, column: Column) -> exp.Expression:
+def _text_match(names: ColumnNames, norm: str, column: Column) -> exp.Expr:
     """A text constant: equality when a cell of the column is exactly it, else contains_tokens."""
     if norm in column.text:
         return exp.EQ(this=_col(names.norm), expression=_text(norm))
@@ -339,13 +345,13 @@ def _reset(ctx: _Context, step: Step, prev: str) -> Selection:
 
 
 def _filter_eq(ctx: _Context, step: Step, prev: str) -> Selection:
-    return Selection(prev, _match(ctx.names(step), ctx.constant(step), ctx.table.columns[step.column]))
+    return Selection(prev, _match(ctx.names(step), ctx.constant(step), ctx.column(step)))
 
 
 def _filter_flag(ctx: _Context, step: Step, prev: str) -> Selection:
     """filter_true / filter_false: a yes/no word or the number 1 / 0, in a flag column only."""
     names = ctx.names(step)
-    column = ctx.table.columns[step.column]
+    column = ctx.column(step)
     if not (column.flags >= 0).any():  # not a flag column: Column.flags is -1 everywhere
         return Selection(prev, exp.false())
     want = step.op == "filter_true"
@@ -360,7 +366,7 @@ def _filter_any(ctx: _Context, step: Step, prev: str) -> Selection:
     needles = ctx.text_constants()
     if not needles:
         return Selection(prev, exp.false())
-    column = ctx.table.columns[step.column]
+    column = ctx.column(step)
     return Selection(prev, exp.or_(*[_text_match(names, n, column) for n in needles]))
 
 
@@ -373,7 +379,7 @@ def _filter_compare(ctx: _Context, step: Step, prev: str) -> Selection:
     names, const = ctx.names(step), ctx.constant(step)
     if const.kind != "number" or const.number is None or math.isnan(const.number):  # text, month: nothing
         return Selection(prev, exp.false())
-    by_year = const.is_year and ctx.table.columns[step.column].kind == "date" and names.year is not None
+    by_year = const.is_year and ctx.column(step).kind == "date" and names.year is not None
     column = names.year if by_year and names.year is not None else names.value
     return Selection(prev, _COMPARISONS[step.op](this=_col(column), expression=_number(const.number)))
 
@@ -423,12 +429,12 @@ SELECTION_SQL: dict[str, Callable[[_Context, Step, str], Selection]] = {
 assert set(SELECTION_SQL) == set(SELECT_OPS)
 
 
-def _select_from(columns: list[exp.Expression], sel: Selection) -> exp.Select:
+def _select_from(columns: list[exp.Expr], sel: Selection) -> exp.Select:
     q = exp.select(*columns).from_(_table(sel.source), copy=False)
     return q.where(sel.where, copy=False) if sel.where is not None else q
 
 
-def _answer(e: exp.Expression) -> exp.Alias:
+def _answer(e: exp.Expr) -> exp.Expr:
     return exp.alias_(e, "answer", quoted=False)
 
 
@@ -470,7 +476,7 @@ def _difference(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
     assert sel.where is None, "difference reads a named selection"
     value, row_id = ctx.names(step).value, ctx.schema.row_id
 
-    def edge(desc: bool) -> exp.Expression:
+    def edge(desc: bool) -> exp.Expr:
         order = exp.Ordered(this=_col(row_id), desc=True) if desc else _col(row_id)
         return (exp.select(_col(value)).from_(_table(sel.source), copy=False)
                 .where(exp.Not(this=exp.Is(this=_col(value), expression=exp.Null())), copy=False)
@@ -506,7 +512,7 @@ def _describe(ctx: _Context, step: Step) -> str:
     """The step as `op(column, constant)` with the table's column names (for the SQL comments)."""
     args = []
     if step.op in OPS_WITH_COLUMN and step.column is not None and 0 <= step.column < ctx.table.n_cols:
-        args.append(ctx.table.columns[step.column].name)
+        args.append(ctx.column(step).name)
     if step.op in OPS_WITH_CONSTANT:
         const = ctx.constant(step)
         args.append(repr(const.norm) if const.kind != "number" else _number(const.number).sql())

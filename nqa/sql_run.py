@@ -24,6 +24,7 @@ def connect(table: Table, engine: str = "sqlite", table_name: str = "t") -> Any:
     """A fresh in-memory database (sqlite3 or duckdb connection) holding `table` as `table_name`."""
     schema = schema_for(table, table_name)
     create = create_table_expression(schema)
+    con: Any
     if engine == "sqlite":
         con = sqlite3.connect(":memory:")
         con.execute(create.sql(dialect="sqlite"))
@@ -93,6 +94,7 @@ def run_sql(table: Table, program: Program, engine: str = "sqlite", question: Qu
 
 def run_script(setup_sql: str, sql: str, terminal_op: str, engine: str = "sqlite") -> list[str]:
     """Run a setup script then a program's SQL in a fresh in-memory `engine`; the formatted answer."""
+    con: Any
     if engine == "sqlite":
         con = sqlite3.connect(":memory:")
         con.executescript(setup_sql)

@@ -192,10 +192,10 @@ def parse_number(s: str) -> float | None:
     if m:
         h_or_m, mid, sec, frac = m.groups()
         if sec is None:  # m:ss(.f)
-            x = int(h_or_m) * 60 + int(mid)
+            seconds = int(h_or_m) * 60 + int(mid)
         else:  # h:mm:ss(.f)
-            x = int(h_or_m) * 3600 + int(mid) * 60 + int(sec)
-        return float(x) + (float(frac) if frac else 0.0)
+            seconds = int(h_or_m) * 3600 + int(mid) * 60 + int(sec)
+        return float(seconds) + (float(frac) if frac else 0.0)
     m = _NUMBER.match(s)
     if not m:
         return None

@@ -163,11 +163,11 @@ def _decode(data: bytes, name: str) -> str:
     if b"\x00" in head:
         # UTF-16 without a BOM puts a NUL in every other byte of ASCII text.
         even, odd = head[0::2].count(0), head[1::2].count(0)
-        enc = "utf-16-le" if odd > 0.3 * len(head) / 2 and even == 0 else (
+        utf16 = "utf-16-le" if odd > 0.3 * len(head) / 2 and even == 0 else (
             "utf-16-be" if even > 0.3 * len(head) / 2 and odd == 0 else None)
-        if enc is not None:
+        if utf16 is not None:
             try:
-                return data.decode(enc)
+                return data.decode(utf16)
             except UnicodeDecodeError:
                 pass
         raise TableError(f"{name}: not a text/CSV file (it contains binary data)")

@@ -172,7 +172,7 @@ def answer_targets(targets: list[str], table: Table) -> AnswerTargets:
     cells: list[list[tuple[int, int]]] = []
     for item in targets:
         target = target_values([item])[0]
-        hits = []
+        hits: list[tuple[int, int]] = []
         for j, (codes, uniques) in enumerate(values):
             good = {u for u, v in enumerate(uniques) if target.match(v)}
             if good:

@@ -59,6 +59,7 @@ def assert_consistent(answer: Answer, table) -> None:
     assert all(isinstance(v, str) for v in answer.values)
     assert 0.0 <= answer.confidence <= 1.0 and not math.isnan(answer.confidence)
     t = answer.table
+    assert t is not None
     for r, c in answer.cells:
         assert 0 <= r < t.n_rows and -1 <= c < t.n_cols
     assert answer.run_sql("sqlite") == answer.values, (str(answer.program), answer.sql)

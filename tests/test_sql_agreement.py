@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -30,7 +31,7 @@ QUESTION = Question("q", [], [Constant("number", "100", "100", 100.0, (0, 1)),  
 def raw_values(setup: str, sql: str, engine: str) -> list:
     """The first column of every row `sql` returns in a fresh `engine` after `setup`, unformatted."""
     if engine == "sqlite":
-        con = sqlite3.connect(":memory:")
+        con: Any = sqlite3.connect(":memory:")
         con.executescript(setup)
     else:
         con = duckdb.connect(":memory:")

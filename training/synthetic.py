@@ -79,8 +79,8 @@ def make_table(rng: random.Random, rows: tuple[int, int] = ROWS) -> tuple[Table,
     for c in nums:
         hi = rng.choice(NUMBER_RANGES)
         data[c] = [str(rng.randint(0, hi)) for _ in range(n_rows)]
-    rows = [[data[c][i] for c in cols] for i in range(n_rows)]
-    return table_from_rows(cols, rows), words, nums
+    cells = [[data[c][i] for c in cols] for i in range(n_rows)]
+    return table_from_rows(cols, cells), words, nums
 
 
 def _step(op: str, table: Table, column: str | None = None, constant: int | None = None) -> Step:
@@ -152,7 +152,7 @@ def make_example(rng: random.Random, family: str | None = None, rows: tuple[int,
             return None
         big = rng.random() < 0.5
         sup = rng.choice(["highest", "most", "largest"] if big else ["lowest", "least", "smallest"])
-        pre = []
+        pre: list[tuple] = []
         cond = ""
         for _ in range({"superlative": 0, "filter_superlative": 1, "filter_filter_superlative": 2}[family]):
             f = _filter(rng, table, words, nums, data_word, data_num, avoid=(W, *(c for _, c, _ in pre)))
@@ -503,7 +503,7 @@ def train(cfg: TrainConfig) -> dict:
     pool: list = []  # (features, consistent programs); reused: generating costs as much as an update
     while time.time() < deadline:
         n_new = cfg.batch_size if len(pool) < 4 * cfg.batch_size else cfg.fresh_per_update
-        fresh = []
+        fresh: list = []
         while len(fresh) < n_new:  # a family first, then draws until it gives a well-posed question:
             family = cfg.family or rng.choices(FAMILIES, weights)[0]  # rejection must not thin out hard ones
             e = None
@@ -532,8 +532,8 @@ def train(cfg: TrainConfig) -> dict:
         losses = {}
         total = torch.zeros(())
         if cfg.answer_weight:
-            losses = model.loss(model(batch), batch, act=act,
-                                tau=0.0 if not act else tau_schedule(update - act_start, model.config.tau, 0, 200),
+            tau = 0.0 if act_start is None else tau_schedule(update - act_start, model.config.tau, 0, 200)
+            losses = model.loss(model(batch), batch, act=act, tau=tau,
                                 entropy=cfg.entropy * max(0.0, 1 - frac / cfg.entropy_until))
             total = total + cfg.answer_weight * losses["loss"]
         cands = [(b, p) for b, (_, ps) in enumerate(items) for p in ps]

@@ -136,7 +136,7 @@ class Spec:
     cols: list[Col]
     df: pd.DataFrame = field(default=None, repr=False)  # clean values
     raw: pd.DataFrame = field(default=None, repr=False)  # cell texts as written
-    norms: dict = field(default=None, repr=False)  # header -> list of normalised cell texts
+    norms: dict = field(default_factory=dict, repr=False)  # header -> list of normalised cell texts
 
     def by_role(self, *roles: str) -> list[Col]:
         return [c for c in self.cols if c.role in roles]
@@ -652,7 +652,7 @@ def _name_hits(spec: Spec, col: Col) -> np.ndarray:
     key = ("hits", spec.name, col.header)
     if key not in _CACHE:
         norms = spec.norms[col.header]
-        runs = Counter()  # token run -> number of cells holding it
+        runs: Counter[str] = Counter()  # token run -> number of cells holding it
         for u in norms:
             toks = u.split()
             runs.update({" ".join(toks[a:b]) for a in range(len(toks)) for b in range(a + 1, len(toks) + 1)})
@@ -693,7 +693,7 @@ class Gen:
     def __init__(self, spec: Spec, r: random.Random, lower: bool):
         self.s, self.r, self.lower = spec, r, lower
         self.slots = {"entity": r.choice(spec.entities)}
-        self.filled = {}  # slot -> (column, cell value) for the cell values a question names
+        self.filled: dict[str, tuple] = {}  # slot -> (column, cell value) for the cell values a question names
         self.df = spec.df
 
     def case(self, text: str) -> str:
@@ -721,6 +721,7 @@ class Gen:
     def name_col(self) -> Col:
         c = self.s.name_col
         _need(c is not None)
+        assert c is not None
         self.slots["name_col"] = c.words
         return c
 
@@ -1009,8 +1010,8 @@ def counts_table(questions: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def build() -> dict[str, str]:
-    """Every file of the benchmark: relative path -> text."""
+def build() -> tuple[dict[str, str], list[Spec], dict[str, list[dict]]]:
+    """Every file of the benchmark (relative path -> text), the tables' specs and the questions by split."""
     specs = build_tables()
     files = {f"tables/{s.name}.csv": table_csv(s) for s in specs}
     questions = generate_questions(specs)

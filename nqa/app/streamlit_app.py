@@ -115,7 +115,7 @@ with st.sidebar:
     if source == "Sample table" and sample_list:
         titles = [s.title for s in sample_list]
         title = st.selectbox("Sample table", titles, key="sample")
-        sample = sample_list[titles.index(title)]
+        sample = sample_list[titles.index(title or titles[0])]
         table, table_id = get_sample_table(str(sample.path)), f"sample:{sample.name}"
     else:
         upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="upload",

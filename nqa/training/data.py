@@ -61,7 +61,7 @@ def write_tiny_wtq(root: str | Path, n_tables: int = 4) -> Path:
     root = Path(root)
     rng = _random.Random(0)
     nations = ["Norway", "Germany", "France", "Italy", "Spain", "Japan", "Kenya", "Chile"]
-    lines = {"tiny-train": [], "tiny-dev": []}
+    lines: dict[str, list[str]] = {"tiny-train": [], "tiny-dev": []}
     k = 0
     for t in range(n_tables):
         rows = [[str(1990 + 4 * i), rng.choice(nations), str(rng.randint(0, 20))] for i in range(6)]

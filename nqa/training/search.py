@@ -109,7 +109,7 @@ class ExampleSearch:
                     self.static.append((("filter_eq", j, k), m))
         if len(text_ks) > 1:
             for j in range(table.n_cols):
-                m = self.match[text_ks, :, j].any(axis=0)
+                m = np.asarray(self.match[text_ks, :, j].any(axis=0))
                 if m.any():
                     self.static.append((("filter_any", j, None), m))
         for k, c in enumerate(question.constants):
@@ -277,9 +277,9 @@ def to_program(prog: ProgramT, table: Table, question: Question) -> Program:
 SEARCH_VERSION = 2  # bump when the search itself changes; table/question changes are handled at load
 
 
-def _const_key(q: Question, k: int | None) -> list | None:
+def _const_key(q: Question | None, k: int | None) -> list | None:
     """A constant by its content (kind, norm, number), so cached programs survive parser changes."""
-    if k is None:
+    if k is None or q is None:
         return None
     c = q.constants[k]
     return [c.kind, c.norm, c.number]

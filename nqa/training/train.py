@@ -32,9 +32,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from nqa.program import Program
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -185,10 +189,12 @@ class Item:
 
     id: str
     answers: tuple[str, ...]
-    table: object  # nqa.table.Table
-    question: object  # nqa.question.Question
-    programs: list  # searched programs (nqa.program.Program), best first; [] when none
-    features: object = None  # the model's cached per-example input (see the adapter below)
+    # slots that evaluation items leave None (an unreadable table, scored wrong) and that the loop
+    # fills in later (features), hence Any: every stage past load_items sees them set
+    table: Any  # nqa.table.Table, None when unreadable
+    question: Any  # nqa.question.Question, None with the table
+    programs: list[Program]  # searched programs, best first; [] when none
+    features: Any = None  # nqa.features.Features, the model's cached per-example input (see the adapter below)
 
 
 def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, max_rows: int = 0,
@@ -457,7 +463,8 @@ def predict_items(model, items: list[Item], beam: int) -> list[list[str]]:
             for i, it, progs in zip(idx, part, decode(model, part, beam)):
                 runs = run_programs(progs, it.table, it.question)
                 chosen = choose_run(runs)
-                out[i] = runs[chosen].values if chosen is not None else []
+                ex = runs[chosen] if chosen is not None else None
+                out[i] = ex.values if ex is not None else []
     model.train()
     return [out[i] for i in range(len(items))]
 
@@ -651,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = len(make_batches(train_items, per_rank, cfg.seed, 0)) // world
     total = cfg.max_steps or cfg.epochs * n_batches
-    st = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_dev": -1.0, "best_step": -1}
+    st: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_dev": -1.0, "best_step": -1}
     state_path = out / "state.safetensors"
     if cfg.resume and state_path.exists():
         st = load_state(state_path, model, optimizer)
@@ -660,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         random.seed(cfg.seed + rank)
         np.random.seed(cfg.seed + rank)
         torch.manual_seed(cfg.seed + rank)  # dropout etc. differ per rank
-    wrapped = LossModule(model, cfg)
+    wrapped: torch.nn.Module = LossModule(model, cfg)
     if ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
