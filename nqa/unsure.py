@@ -10,9 +10,9 @@ available):
    training questions and of the user benchmark's training phrasings; training/question_words.py).
    Plural words are let through: they name what the rows are ("how many orders..."), which tables
    rarely spell out.
-2. **Low confidence.** The model's probability of its answer is calibrated on dev (Platt scaling of
-   the beam's summed program probability: training/calibrate.py, docs/calibration.md); an answer
-   below the threshold chosen there is more likely wrong than right.
+2. **Low confidence.** The model's probability of its answer is calibrated on dev (isotonic
+   regression of correctness on the beam's summed program probability: training/calibrate.py,
+   docs/calibration.md); an answer below the threshold chosen there is more likely wrong than right.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from nqa.question import NUMBER_WORDS, ORDINAL_WORDS, STOP_WORDS, Question, table_index
 from nqa.table import _MONTHS, Table, normalize_text
@@ -97,22 +99,27 @@ def _in_value_slot(i: int, lows: list[str], header_words: set[str]) -> bool:
 
 @dataclass(frozen=True)
 class Calibration:
-    """confidence = σ(a · logit(p) + b) for the beam's summed probability p; below `threshold` the
-    answer is flagged unsure. The identity (a=1, b=0, threshold=0) for checkpoints without one."""
+    """confidence = the piecewise-linear map through the knots (xs, ys), an isotonic regression of
+    "the answer was right" on the beam's summed probability p, fitted on dev (training/calibrate.py);
+    below `threshold` the answer is flagged unsure. No knots: the identity (checkpoints without one)."""
 
-    a: float = 1.0
-    b: float = 0.0
+    xs: tuple[float, ...] = ()
+    ys: tuple[float, ...] = ()
     threshold: float = 0.0
 
     def __call__(self, p: float) -> float:
-        p = min(max(p, 1e-6), 1 - 1e-6)
-        z = self.a * math.log(p / (1 - p)) + self.b
-        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+        p = 0.0 if math.isnan(p) else min(max(p, 0.0), 1.0)
+        if len(self.xs) < 2:
+            return p
+        return float(np.interp(p, self.xs, self.ys))
 
     @classmethod
     def from_config(cls, config: dict) -> Calibration:
         c = config.get("calibration") or {}
-        return cls(float(c.get("a", 1.0)), float(c.get("b", 0.0)), float(c.get("threshold", 0.0)))
+        xs, ys = tuple(float(x) for x in c.get("xs", ())), tuple(float(y) for y in c.get("ys", ()))
+        if len(xs) != len(ys) or any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
+            raise ValueError("calibration knots must be two non-decreasing lists of the same length")
+        return cls(xs, ys, float(c.get("threshold", 0.0)))
 
 
 def unsure_reason(question: Question, table: Table, confidence: float, calibration: Calibration) -> str | None:
@@ -122,5 +129,6 @@ def unsure_reason(question: Question, table: Table, confidence: float, calibrati
         quoted = ", ".join(f"'{m}'" for m in missing[:3])
         return f"no cell mentions {quoted}"
     if confidence < calibration.threshold:
-        return f"low confidence ({confidence:.0%}; answers this unsure are right less than half the time)"
+        return (f"low confidence ({confidence:.0%}, under the {calibration.threshold:.0%} threshold: on dev, "
+                f"answers this unsure were wrong more often than right)")
     return None

@@ -1,22 +1,22 @@
-"""Calibration maths: Platt scaling recovers a known miscalibration, ECE, the unsure threshold."""
+"""Calibration maths: isotonic regression undoes a known miscalibration, ECE, the unsure threshold."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from training.calibrate import choose_threshold, expected_calibration_error, fit_platt
+from training.calibrate import choose_threshold, expected_calibration_error, fit_isotonic
 
 
-def test_platt_scaling_recovers_a_known_miscalibration():
+def test_isotonic_calibration_fixes_overconfidence_at_the_top():
     rng = np.random.default_rng(0)
-    p = rng.uniform(0.01, 0.99, 20000)
-    logit = np.log(p / (1 - p))
-    true = 1 / (1 + np.exp(-(0.5 * logit - 0.3)))  # the raw p is overconfident
+    p = rng.uniform(0, 1, 20000)
+    true = np.where(p < 0.7, p, 0.7 + (p - 0.7) * 0.2)  # calibrated below 0.7, overconfident above
     y = (rng.uniform(size=p.size) < true).astype(float)
-    a, b = fit_platt(p, y)
-    assert a == pytest.approx(0.5, abs=0.05) and b == pytest.approx(-0.3, abs=0.05)
-    calibrated = 1 / (1 + np.exp(-(a * logit + b)))
+    xs, ys = fit_isotonic(p, y)
+    assert xs[0] == 0.0 and xs[-1] == 1.0 and list(ys) == sorted(ys) and len(xs) <= 26
+    calibrated = np.interp(p, xs, ys)
     assert expected_calibration_error(calibrated, y) < 0.02 < expected_calibration_error(p, y)
+    assert np.interp(0.95, xs, ys) == pytest.approx(0.75, abs=0.05)
 
 
 def test_ece_of_a_perfect_forecaster_is_zero_and_of_a_liar_is_large():

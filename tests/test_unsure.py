@@ -1,7 +1,6 @@
 """'I don't know': values the table does not hold, calibrated confidence, the unsure threshold."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -39,24 +38,26 @@ def test_unsure_reason_names_the_missing_value_then_low_confidence():
 
 def test_calibration_is_monotonic_and_identity_by_default():
     assert Calibration()(0.3) == pytest.approx(0.3)
-    cal = Calibration(a=0.7, b=-0.4, threshold=0.5)
-    ps = [0.0, 0.01, 0.2, 0.5, 0.8, 0.99, 1.0]
-    out = [cal(p) for p in ps]
+    cal = Calibration((0.0, 0.5, 0.9, 1.0), (0.02, 0.45, 0.7, 0.75), threshold=0.5)
+    out = [cal(p) for p in [0.0, 0.01, 0.2, 0.5, 0.8, 0.99, 1.0]]
     assert out == sorted(out) and all(0 <= x <= 1 for x in out)
-    assert cal(0.5) == pytest.approx(1 / (1 + math.exp(0.4)))
-    assert Calibration.from_config({"calibration": {"a": 0.7, "b": -0.4, "threshold": 0.5}}) == cal
+    assert cal(0.95) == pytest.approx(0.725)
+    config = {"calibration": {"xs": [0.0, 0.5, 0.9, 1.0], "ys": [0.02, 0.45, 0.7, 0.75], "threshold": 0.5}}
+    assert Calibration.from_config(config) == cal
     assert Calibration.from_config({}) == Calibration()
+    with pytest.raises(ValueError):
+        Calibration.from_config({"calibration": {"xs": [0.0, 1.0], "ys": [0.9, 0.1]}})
 
 
 def test_calibration_travels_with_the_checkpoint(tiny_qa, tmp_path):
     from nqa.api import TableQA
 
-    tiny_qa.calibration = Calibration(0.5, 0.1, 0.3)
+    tiny_qa.calibration = Calibration((0.0, 1.0), (0.1, 0.8), 0.3)
     try:
         copy = TableQA.from_pretrained(tiny_qa.save_pretrained(tmp_path / "m"))
     finally:
         tiny_qa.calibration = Calibration()
-    assert copy.calibration == Calibration(0.5, 0.1, 0.3)
+    assert copy.calibration == Calibration((0.0, 1.0), (0.1, 0.8), 0.3)
 
 
 def test_ask_says_so_when_a_value_is_in_no_cell(tiny_qa):

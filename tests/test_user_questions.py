@@ -31,8 +31,8 @@ def _read_tsv(path):
 
 def _committed_files():
     files = {p.relative_to(UQ).as_posix(): p for p in (UQ / "tables").glob("*.csv")}
-    files["train.tsv"] = UQ / "train.tsv"
-    files["test.tsv"] = UQ / "test.tsv"
+    for split in ("train", "dev", "test"):
+        files[f"{split}.tsv"] = UQ / f"{split}.tsv"
     return files
 
 
@@ -48,7 +48,7 @@ def fresh(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def questions():
-    return {split: _read_tsv(UQ / f"{split}.tsv") for split in ("train", "test")}
+    return {split: _read_tsv(UQ / f"{split}.tsv") for split in ("train", "dev", "test")}
 
 
 def test_committed_files_match_a_fresh_generation(fresh):
@@ -82,14 +82,15 @@ def test_tables_load_with_the_expected_row_counts():
 
 
 def test_split_by_table_and_by_phrasing(questions):
-    train, test = questions["train"], questions["test"]
-    assert not {q["context"] for q in train} & {q["context"] for q in test}
-    assert not {q["phrasing"] for q in train} & {q["phrasing"] for q in test}
+    train, dev, test = questions["train"], questions["dev"], questions["test"]
+    tables = {split: {q["context"] for q in qs} for split, qs in questions.items()}
+    assert not tables["train"] & tables["test"] and not tables["dev"] & (tables["train"] | tables["test"])
+    assert not {q["phrasing"] for q in train + dev} & {q["phrasing"] for q in test}
     phr = _load("phrasings")
     split_of = {pid: split for ps in phr.PHRASINGS.values() for pid, split, _t in ps}
     for split, qs in questions.items():
         for q in qs:
-            assert split_of[q["phrasing"]] == split, q["id"]
+            assert split_of[q["phrasing"]] == ("train" if split == "dev" else split), q["id"]  # dev: train phrasings
             assert q["phrasing"] in {pid for pid, _s, _t in phr.PHRASINGS[q["kind"]]}, q["id"]
 
 

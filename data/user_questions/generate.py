@@ -30,6 +30,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 SEED = 20250611
 N_TEST_PER_KIND = 25
+N_DEV_PER_KIND = 25
 N_TRAIN_PER_KIND = 200
 
 
@@ -322,7 +323,7 @@ def build_tables() -> list[Spec]:
     df = pd.DataFrame(rows, columns=["Team", "Played", "Won", "Drawn", "Lost", "Goals For", "Goals Against",
                                      "Points", "Division", "Coach"])
     df = df.sort_values(["Points", "Won"], ascending=False, kind="mergesort").reset_index(drop=True)
-    specs.append(Spec("league", "train", ["teams", "clubs"], [
+    specs.append(Spec("league", "dev", ["teams", "clubs"], [
         Col("Team", "team", "name", "text"), Col("Played", "played", "measure", "int"),
         Col("Won", "wins", "measure", "int"), Col("Drawn", "draws", "measure", "int"),
         Col("Lost", "losses", "measure", "int"), Col("Goals For", "goals for", "measure", "int"),
@@ -368,7 +369,7 @@ def build_tables() -> list[Spec]:
         "Tax Rate": [r.choice([0.0, 5.0, 7.5, 10.0, 20.0]) for _ in range(n)],
         "Paid": [r.random() < 0.7 for _ in range(n)],
     })
-    specs.append(Spec("invoices", "train", ["invoices"], [
+    specs.append(Spec("invoices", "dev", ["invoices"], [
         Col("Invoice #", "invoice number", "name", "text"), Col("Client", "client", "group", "text"),
         Col("Issue Date", "issue date", "date", "short"), Col("Due Date", "due date", "date", "short"),
         Col("Amount", "amount", "measure", "usd"), Col("Tax Rate", "tax rate", "measure", "pct", add=False),
@@ -943,13 +944,16 @@ def _escape(item: str) -> str:
 
 def generate_questions(specs: list[Spec]) -> dict[str, list[dict]]:
     _CACHE.clear()
-    r = random.Random(SEED)
     out = {}
-    for split, target in (("train", N_TRAIN_PER_KIND), ("test", N_TEST_PER_KIND)):
+    # dev: tables never trained on, in the train phrasings (for calibration and model choice; the
+    # test part keeps both its tables and its phrasings unseen). One random stream per split.
+    for n, (split, target) in enumerate((("train", N_TRAIN_PER_KIND), ("dev", N_DEV_PER_KIND),
+                                         ("test", N_TEST_PER_KIND))):
+        r = random.Random(SEED * 10 + n)
         tables = [s for s in specs if s.split == split]
         rows = []
         for kind in KINDS:
-            phr = [(pid, t) for pid, sp, t in PHRASINGS[kind] if sp == split]
+            phr = [(pid, t) for pid, sp, t in PHRASINGS[kind] if sp == ("train" if split == "dev" else split)]
             seen = set()
             got = misses = 0
             while got < target and misses < 1500:  # stop when the kind's questions run out
@@ -1002,11 +1006,11 @@ def tsv_text(rows: list[dict]) -> str:
 
 
 def counts_table(questions: dict[str, list[dict]]) -> str:
-    lines = ["| kind | train | test |", "|---|---|---|"]
+    lines = ["| kind | train | dev | test |", "|---|---|---|---|"]
     for kind in KINDS:
-        n = [sum(q["kind"] == kind for q in questions[s]) for s in ("train", "test")]
-        lines.append(f"| {kind} | {n[0]} | {n[1]} |")
-    lines.append(f"| **all** | {len(questions['train'])} | {len(questions['test'])} |")
+        n = [sum(q["kind"] == kind for q in questions[s]) for s in ("train", "dev", "test")]
+        lines.append(f"| {kind} | {n[0]} | {n[1]} | {n[2]} |")
+    lines.append(f"| **all** | {len(questions['train'])} | {len(questions['dev'])} | {len(questions['test'])} |")
     return "\n".join(lines)
 
 
@@ -1016,6 +1020,7 @@ def build() -> tuple[dict[str, str], list[Spec], dict[str, list[dict]]]:
     files = {f"tables/{s.name}.csv": table_csv(s) for s in specs}
     questions = generate_questions(specs)
     files["train.tsv"] = tsv_text(questions["train"])
+    files["dev.tsv"] = tsv_text(questions["dev"])
     files["test.tsv"] = tsv_text(questions["test"])
     return files, specs, questions
 

@@ -67,6 +67,7 @@ class TrainConfig:
     gen_bench_tables_per_table: int = 0  # + questions tried per benchmark TRAIN table, as gen_per_table
     gen_augment: bool = False  # paraphrase the generated questions' templates (nqa.training.generated.SYNONYMS)
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
+    calibrate_user_dev: str = ""  # + a user-question dev file (its tables never trained on), pooled with dev
     limit_train: int = 0  # 0 = all; small values for tests
     limit_dev: int = 0
     max_train_rows: int = 0  # skip training tables with more rows (0 = keep all); speed lever on CPU
@@ -766,10 +767,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
             f"({out / 'best'}), {time.time() - t0:.0f}s")
         if cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
-            from training.calibrate import main as calibrate
+            from nqa.training.calibrate import main as calibrate
 
+            user_dev = Path(cfg.calibrate_user_dev) if cfg.calibrate_user_dev else None
             calibrate(["--model", str(out / "best"), "--dev", cfg.dev_split]
-                      + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else []))
+                      + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else [])
+                      + ([f"--fit-also={user_dev}={user_dev.parent}"] if user_dev else []))
     if ddp:
         import torch.distributed as dist
 
