@@ -98,7 +98,7 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
         has_const = ctx.const_mask.any(1).tolist()
         chosen_op, chosen_col = [], []
         for b in range(B):
-            o, c, kk = _feasible_argmax(op_np[b], col_np[b], const_np[b], ok[b][0])
+            o, c, kk = _feasible_argmax(op_np[b], col_np[b], const_np[b], _unused(ok[b][0], steps[b]))
             g_col = col_np[b, o] if col_np.ndim == 3 else col_np[b]  # the column distribution of the chosen op
             steps[b].append(_select_choice(o, c, kk, has_const[b], op_np[b], g_col, const_np[b]))
             chosen_op.append(o)
@@ -143,6 +143,27 @@ def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray, ok: np.ndarray | 
     row = ok[o, :n] if ok.shape[1] >= n else np.pad(ok[o], (0, n - ok.shape[1]))  # padding: infeasible
     column = int(masked(tcol_lp, row).argmax()) if op in OPS_WITH_COLUMN else None
     return _Choice(op, column, None, term_lp, tcol_lp, None)
+
+
+_CONST_OPS = np.array([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
+
+
+def _unused(ok: np.ndarray, steps: list[_Choice]) -> np.ndarray:
+    """The feasibility mask without the constants earlier steps already filtered on: a filter that
+    repeats a constant selects nothing new ('nordwood and lighting' filters on both, not nordwood
+    twice)."""
+    used = [c.constant for c in steps if c.constant is not None]
+    if not used:
+        return ok
+    ok = ok.copy()
+    for k in used:
+        if k < ok.shape[2]:
+            ok[_CONST_OPS, :, k] = False
+    return ok
+
+
+def _log_ok(ok: np.ndarray) -> np.ndarray:
+    return np.where(ok, np.float32(0), np.float32(-np.inf))
 
 
 def _feasible_argmax(op_lp: np.ndarray, col_lp: np.ndarray, const_lp: np.ndarray, ok: np.ndarray
@@ -242,7 +263,6 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     n_cols = int(ctx.col_mask[0].sum())
     op_ok = ctx.op_mask[0].cpu().numpy()
     sel_ok, term_ok = feasible_steps(table, question, n_cols, n_const)
-    sel_log_ok = np.where(sel_ok, np.float32(0), np.float32(-np.inf))  # (O, C, max(K, 1))
     term_log_ok = np.where(term_ok, np.float32(0), np.float32(-np.inf))  # (O, C)
     controller = FoldedController(model, ctx)
     h, history = controller.h0, controller.history
@@ -271,7 +291,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
                 g_going = False
                 greedy = _program(g_steps + [g_terms[-1]], _act_weights(g_halts), table, question)
             else:
-                o, c, kk = _feasible_argmax(op_lp[0], col_lp[0], const_lp[0], sel_ok)
+                o, c, kk = _feasible_argmax(op_lp[0], col_lp[0], const_lp[0], _unused(sel_ok, g_steps))
                 g_col = col_lp[0, o] if col_lp.ndim == 3 else col_lp[0]
                 g_steps.append(_select_choice(o, c, kk, n_const > 0, op_lp[0], g_col, const_lp[0]))
                 next_rows.append(0)
@@ -295,7 +315,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
             sel = ((scores + log_go[b0:])[:, None, None, None] + beam_op[:, :, None, None]
                    + _factor(col_lp[b0:], _SEL_COL, n_cols)[..., None]
                    + _factor(const_lp[b0:] if n_const else const_lp[b0:, :0], _SEL_CONST, nk)[:, :, None, :]
-                   + sel_log_ok[None, :, :n_cols, :nk])  # (nb, O, C, K)
+                   + np.stack([_log_ok(_unused(sel_ok, ch))[:, :n_cols, :nk] for ch, _ in beams]))  # (nb, O, C, K)
             keep = [(sc, flat) for sc, flat in _top(sel, beam_size) if sc > float("-inf")]
             finished.sort(key=lambda x: -x[0])
             # a partial program can only lose probability: stop when k finished programs beat every beam
