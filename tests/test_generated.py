@@ -44,3 +44,11 @@ def test_spec_to_program_binds_columns_and_constants():
     assert execute(program, ORDERS, q).values == ["London"]
     assert spec_to_program([{"op": "filter_eq", "column": "City", "value": "paris"}, {"op": "count"}],
                            ORDERS, q) is None  # the question has no such constant
+
+
+def test_extra_train_phrasings_are_no_test_template():
+    from training.generated import EXTRA_TRAIN_PHRASINGS
+
+    test_templates = {t for ps in load_phrasings().values() for _pid, split, t in ps if split == "test"}
+    extras = {t for ts in EXTRA_TRAIN_PHRASINGS.values() for t in ts}
+    assert extras and not extras & test_templates

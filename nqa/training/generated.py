@@ -206,6 +206,23 @@ _SYNONYM_RE = [(g, re.compile(r"(?<![\w{])(" + "|".join(re.escape(p) for p in so
                               + r")(?![\w}])")) for g in SYNONYMS]
 
 
+# More train phrasings, written for the generator (the benchmark's phrasings.py stays as it is; none
+# of these is one of its test templates: tests/test_generated.py checks).
+EXTRA_TRAIN_PHRASINGS: dict[str, list[str]] = {
+    "count_2": ["how many {group} {entity} were {group2}", "how many {entity} from {group} were {group2}",
+                "how many {entity} in {group} are {group2}", "how many {group} {entity} have {group2}"],
+    "sum_where": ["what is the total {measure} in {group}", "what were total {measure} in the {group}",
+                  "how much {measure} did {group} have in total"],
+    "avg_where": ["what is the average {measure} in {group}", "average {measure} in the {group}"],
+    "most_common": ["what is the most common {group_col}", "which {group_col} occurs most",
+                    "the {group_col} that appears the most"],
+    "argmax_group": ["who has the highest {measure} in the {group}", "which {name_col} in {group} has the most {measure}"],
+    "count_1": ["how many {entity} were {group}", "how many {group} {entity}"],
+    "share": ["what percent of the {entity} are {group}", "share of {entity} in {group}"],
+    "flag": [],
+}
+
+
 def paraphrase(template: str, rng: random.Random) -> str:
     """The template with one phrase of one synonym group replaced by another (or unchanged)."""
     found = [(g, m) for g, rx in _SYNONYM_RE for m in rx.finditer(template)]
@@ -396,6 +413,11 @@ def wtq_table_examples(tables: list[Table], per_table: int, seed: int, kinds: li
     phrasings = load_phrasings()
     kinds = kinds or [k for k in phrasings if k != "unanswerable"]
     train_phrasings = {k: [(pid, tpl) for pid, split, tpl in phrasings[k] if split == "train"] for k in kinds}
+    if augment:
+        for k in kinds:
+            variant_of = {pid.split(".")[1] for pid, _ in train_phrasings[k] if pid.count(".") == 2}
+            if not variant_of:  # kinds with variants (max/min...) keep their own templates
+                train_phrasings[k] += [(f"{k}.extra{i}", t) for i, t in enumerate(EXTRA_TRAIN_PHRASINGS.get(k, []))]
     rng = random.Random(seed)
     out = []
     for ti, table in enumerate(tables):
@@ -417,6 +439,9 @@ def wtq_table_examples(tables: list[Table], per_table: int, seed: int, kinds: li
             text = _fill(template, slots)
             if text is None:
                 continue
+            if augment:  # as people type: a question mark or not, a capital or not
+                text = text + "?" if rng.random() < 0.5 and not text.endswith("?") else text
+                text = text[:1].upper() + text[1:] if rng.random() < 0.3 else text
             question = parse_question(text, table)
             program = _bind(plan, question)
             if program is None:
