@@ -61,3 +61,25 @@ def test_bad_examples_file(tmp_path):
     bad.write_text("question\tanswer\nx\ty\n")
     with pytest.raises(PredictError):
         read_examples(bad)
+
+
+def test_abstain_and_confidence_out(setup, tmp_path):
+    """--confidence-out: one row per example with its confidence and unsure reason; --abstain: no
+    answer exactly where a reason is given (here a calibration whose threshold flags everything)."""
+    import csv
+    import shutil
+
+    root, model_dir = setup
+    strict = tmp_path / "model"
+    shutil.copytree(model_dir, strict)
+    config = json.loads((strict / "config.json").read_text())
+    config["calibration"] = {"xs": [0.0, 1.0], "ys": [0.0, 0.5], "threshold": 0.9}
+    (strict / "config.json").write_text(json.dumps(config))
+    conf, out = tmp_path / "conf.tsv", tmp_path / "pred.tsv"
+    args = ["predict", "--examples", str(root / "data/tiny-dev.tsv"), "--tables-root", str(root),
+            "--model", str(strict), "--confidence-out", str(conf)]
+    assert nqa_main(args + ["--out", str(out), "--abstain"]) == 0
+    rows = list(csv.DictReader(open(conf), delimiter="\t"))
+    assert [r["id"] for r in rows] == [e.id for e in read_examples(root / "data/tiny-dev.tsv")]
+    assert all(r["unsure"] for r in rows) and all(float(r["confidence"]) <= 0.5 for r in rows)
+    assert all("\t" not in line for line in out.read_text().splitlines())  # every answer withheld
