@@ -47,19 +47,22 @@ def decode_programs(model, tables: list[Table], questions: list[Question], k: in
     feats = [build_features(t, q, with_rows=False) for t, q in zip(tables, questions)]
     device = next(model.parameters()).device
     batch = collate(feats).to(device)
-    return programs_from_context(model, model.context(batch), tables, questions, k, beam_size, per_factor)
+    return programs_from_context(model, model.context(batch), tables, questions, k, beam_size, per_factor,
+                                 const_cols=[f.const_col for f in feats])
 
 
 def programs_from_context(model, ctx, tables: list[Table], questions: list[Question], k: int = 1,
-                          beam_size: int | None = None, per_factor: int = 3) -> list[list[Program]]:
+                          beam_size: int | None = None, per_factor: int = 3,
+                          const_cols: list[np.ndarray] | None = None) -> list[list[Program]]:
     """decode_programs after the encoder (ctx = model.context(batch)): training's dev evaluation
     reuses cached encoder outputs through it."""
     if k <= 1:
-        return [[p] for p in _greedy(model, ctx, tables, questions)]
+        return [[p] for p in _greedy(model, ctx, tables, questions, const_cols)]
     out = []
     for b, (table, question) in enumerate(zip(tables, questions)):
         one = ctx.index(torch.tensor([b], device=ctx.question.device))
-        greedy, alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor, with_greedy=True)
+        greedy, alts = _beam(model, one, table, question, k, beam_size or max(k, 4), per_factor, with_greedy=True,
+                             const_col=const_cols[b] if const_cols is not None else None)
         assert greedy is not None  # the greedy path always ends, at the last position at the latest
         progs, seen = [greedy], {str(greedy)}
         for p in alts:
@@ -70,7 +73,7 @@ def programs_from_context(model, ctx, tables: list[Table], questions: list[Quest
     return out
 
 
-def _greedy(model, ctx, tables, questions) -> list[Program]:
+def _greedy(model, ctx, tables, questions, const_cols: list[np.ndarray] | None = None) -> list[Program]:
     """Argmax choices fed back as history at every position, halting at the first position where
     halting is likelier than going on (h_t >= 0.5): the argmax of the same sequential distribution
     that program_log_prob scores, so training by marginal likelihood and decoding agree."""
@@ -82,7 +85,8 @@ def _greedy(model, ctx, tables, questions) -> list[Program]:
     halts = []
     halted = torch.zeros(B, dtype=torch.bool, device=ctx.question.device)
     n_cols = ctx.col_mask.shape[1]
-    ok = [feasible_steps(tables[b], questions[b], n_cols, ctx.const_mask.shape[1]) for b in range(B)]
+    ok = [feasible_steps(tables[b], questions[b], n_cols, ctx.const_mask.shape[1],
+                         const_cols[b] if const_cols is not None else None) for b in range(B)]
     for t in range(T + 1):
         h, z = model.step(ctx, h, prev_op, prev_col)
         term_lp, tcol_lp, halt = model.terminal_logp(ctx, z)
@@ -242,12 +246,14 @@ def _factor(lp: np.ndarray, needed: np.ndarray, n: int) -> np.ndarray:
 
 @overload
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
-          with_greedy: Literal[False] = False) -> list[Program]: ...
+          with_greedy: Literal[False] = False, const_col: np.ndarray | None = None) -> list[Program]: ...
 @overload
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
-          with_greedy: Literal[True]) -> tuple[Program | None, list[Program]]: ...
+          with_greedy: Literal[True], const_col: np.ndarray | None = None
+          ) -> tuple[Program | None, list[Program]]: ...
 def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, m: int,
-          with_greedy: bool = False) -> list[Program] | tuple[Program | None, list[Program]]:
+          with_greedy: bool = False, const_col: np.ndarray | None = None
+          ) -> list[Program] | tuple[Program | None, list[Program]]:
     """Beam search over programs of one example (ctx has batch size 1), scored over every
     (op, column, constant) at once.
 
@@ -262,7 +268,7 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
     n_const = int(ctx.const_mask[0].sum())
     n_cols = int(ctx.col_mask[0].sum())
     op_ok = ctx.op_mask[0].cpu().numpy()
-    sel_ok, term_ok = feasible_steps(table, question, n_cols, n_const)
+    sel_ok, term_ok = feasible_steps(table, question, n_cols, n_const, const_col)
     term_log_ok = np.where(term_ok, np.float32(0), np.float32(-np.inf))  # (O, C)
     controller = FoldedController(model, ctx)
     h, history = controller.h0, controller.history

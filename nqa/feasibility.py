@@ -29,17 +29,28 @@ from nqa.table import Table
 _NUMERIC_TERMINALS = {"sum", "avg", "max", "min", "difference"}
 
 
+def _column_facts(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(has a value, has a non-empty cell, is a yes/no column) per column, once per table."""
+    facts = table._cache.get("feasibility_columns")
+    if facts is None:
+        facts = table._cache["feasibility_columns"] = (
+            np.array([bool(np.isfinite(c.values).any()) for c in table.columns], dtype=bool),
+            np.array([any(c.text) for c in table.columns], dtype=bool),
+            np.array([bool((c.flags >= 0).any()) for c in table.columns], dtype=bool))
+    return facts
+
+
 def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
-                   match: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   const_col: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(select (ops, n_cols, max(n_const, 1)), terminal (ops, n_cols)) bool masks. For ops without a
-    column (or constant) every index is feasible: the decoder reads only index 0 of an absent argument."""
+    column (or constant) every index is feasible: the decoder reads only index 0 of an absent argument.
+    `const_col` (K, C): whether constant k matches a cell of column c, when already computed
+    (nqa.features.Features.const_col); else from match_matrix."""
     C, K = table.n_cols, len(question.constants)
-    if match is None:
-        match = match_matrix(question, table)
-    const_col = np.asarray(match.any(axis=1)) if K else np.zeros((0, C), bool)  # (K, C)
-    valued = np.array([bool(np.isfinite(c.values).any()) for c in table.columns])
-    nonempty = np.array([any(c.text) for c in table.columns])
-    flag = np.array([bool((c.flags >= 0).any()) for c in table.columns])
+    if const_col is None:
+        const_col = np.asarray(match_matrix(question, table).any(axis=1)) if K else np.zeros((0, C), bool)
+    const_col = np.asarray(const_col, dtype=bool)[:K, :C]  # (K, C)
+    valued, nonempty, flag = _column_facts(table)
     is_number = np.array([c.kind == "number" for c in question.constants], dtype=bool)
     is_text = np.array([c.kind == "text" for c in question.constants], dtype=bool)
     nk = max(n_const, 1)
