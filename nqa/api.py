@@ -255,7 +255,11 @@ class TableQA:
         device = _resolve_device(device)
         model = _build_model(config, directory)  # the encoder silences transformers' loading report itself
         _load_state(model, state, directory)
-        return cls(model.to(device), device=device, calibration=Calibration.from_config(config))
+        try:
+            calibration = Calibration.from_config(config)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: bad calibration: {e}") from None
+        return cls(model.to(device), device=device, calibration=calibration)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.

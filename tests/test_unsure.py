@@ -65,3 +65,16 @@ def test_ask_says_so_when_a_value_is_in_no_cell(tiny_qa):
     assert answer.unsure == "no cell mentions 'chainsaw'"
     assert answer.to_dict()["unsure"] == answer.unsure
     assert answer.run_sql() == answer.values  # the best guess is still there, with its SQL
+
+
+def test_a_corrupt_calibration_is_a_checkpoint_error(tiny_qa, tmp_path):
+    import json
+
+    from nqa.api import CheckpointError, TableQA
+
+    d = tiny_qa.save_pretrained(tmp_path / "m")
+    config = json.loads((d / "config.json").read_text())
+    config["calibration"] = {"xs": [0.0, 1.0], "ys": ["a", 0.5]}
+    (d / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="bad calibration"):
+        TableQA.from_pretrained(d)
