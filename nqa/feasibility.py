@@ -36,7 +36,7 @@ def _column_facts(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         facts = table._cache["feasibility_columns"] = (
             np.array([bool(np.isfinite(c.values).any()) for c in table.columns], dtype=bool),
             np.array([any(c.text) for c in table.columns], dtype=bool),
-            np.array([bool((c.flags >= 0).any()) for c in table.columns], dtype=bool))
+            np.array([c.is_flag for c in table.columns], dtype=bool))
     return facts
 
 

@@ -114,7 +114,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
         col_feats[j, 4 + ("number", "date", "text").index(col.kind if col.kind in ("number", "date") else "text")] = 1
     if R:
         col_feats[:, 7] = (~np.isnan(values)).mean(axis=0)
-        col_feats[:, 8] = [float((col.flags >= 0).any()) for col in table.columns]
+        col_feats[:, 8] = [float(col.is_flag) for col in table.columns]
 
     const_feats = np.zeros((K, len(CONST_FEATURES)), dtype=np.float32)
     n_words = max(1, len(question.tokens))

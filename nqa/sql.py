@@ -352,7 +352,7 @@ def _filter_flag(ctx: _Context, step: Step, prev: str) -> Selection:
     """filter_true / filter_false: a yes/no word or the number 1 / 0, in a flag column only."""
     names = ctx.names(step)
     column = ctx.column(step)
-    if not (column.flags >= 0).any():  # not a flag column: Column.flags is -1 everywhere
+    if not column.is_flag:  # Column.flags is -1 everywhere
         return Selection(prev, exp.false())
     want = step.op == "filter_true"
     words = sorted(TRUE_WORDS if want else FALSE_WORDS)

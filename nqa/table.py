@@ -82,6 +82,11 @@ class Column:
         a goals column."""
         return column_flags(self.text, self.numbers)
 
+    @property
+    def is_flag(self) -> bool:
+        """A yes/no column: filter_true / filter_false can select in it (see `flags`)."""
+        return bool((self.flags >= 0).any())
+
     @cached_property
     def years(self) -> np.ndarray:
         """(rows,) float64: the cell's year (a date's year, else an integer number), NaN when none.

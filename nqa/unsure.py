@@ -52,10 +52,7 @@ def _stem(word: str) -> str:
 def missing_values(question: Question, table: Table) -> list[str]:
     """Runs of question words that look like values no cell of the table holds, as written."""
     idx = table_index(table)
-    header_words: set[str] = set()
-    for name in table.column_names:
-        for w in normalize_text(re.sub(r"[_()]", " ", name)).split():
-            header_words |= {w, _stem(w)}
+    header_words = _header_words(table)
     covered = {k for c in question.constants for k in range(*c.span)}
     known = question_words()
     unknown: list[int] = []
@@ -89,7 +86,19 @@ _SLOT_CUES = frozenset("of for in at by from with named called about than vs ver
 _DETERMINERS = frozenset("the a an".split())
 
 
-def _in_value_slot(i: int, lows: list[str], header_words: set[str]) -> bool:
+def _header_words(table: Table) -> frozenset[str]:
+    """The words of the column names, and their stems; once per table (every `ask` reads them)."""
+    words = table._cache.get("header_words")
+    if words is None:
+        found: set[str] = set()
+        for name in table.column_names:
+            for w in normalize_text(re.sub(r"[_()]", " ", name)).split():
+                found |= {w, _stem(w)}
+        words = table._cache["header_words"] = frozenset(found)
+    return words
+
+
+def _in_value_slot(i: int, lows: list[str], header_words: frozenset[str]) -> bool:
     """The run starting at token i follows a cue word or a column's name (skipping 'the', 'a')."""
     j = i - 1
     while j >= 0 and lows[j] in _DETERMINERS:
