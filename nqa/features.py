@@ -103,7 +103,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
     is_year = np.array([c.is_year for c in consts], dtype=bool)
     const_col = np.asarray(match.any(axis=1), np.float32) if K else np.zeros((0, C), np.float32)  # (K, C)
 
-    values = np.stack([c.values for c in table.columns], axis=1) if R else np.zeros((0, C))
+    values = np.stack([c.values for c in table.columns], axis=1) if R and with_rows else np.zeros((0, C))
     col_feats = np.zeros((C, len(COL_FEATURES)), dtype=np.float32)
     col_feats[:, 0] = column_match(question, table)
     if K:
@@ -113,7 +113,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
     for j, col in enumerate(table.columns):
         col_feats[j, 4 + ("number", "date", "text").index(col.kind if col.kind in ("number", "date") else "text")] = 1
     if R:
-        col_feats[:, 7] = (~np.isnan(values)).mean(axis=0)
+        col_feats[:, 7] = [col.valued_share for col in table.columns]  # weighted on an engine's profile
         col_feats[:, 8] = [float(col.is_flag) for col in table.columns]
 
     const_feats = np.zeros((K, len(CONST_FEATURES)), dtype=np.float32)

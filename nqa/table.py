@@ -69,10 +69,22 @@ class Column:
     dates: list[Date | None]
     kind: str  # "number" | "date" | "text"
     values: np.ndarray = field(init=False)  # (rows,) float64 for comparisons: number, else date ordinal
+    # (rows,) int64: how many rows of the source each entry stands for. None: one each. A profile of a
+    # table kept in an engine (nqa.sources) holds each distinct cell once, with its count here.
+    counts: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         date_ord = np.array([d.ordinal() if d is not None else math.nan for d in self.dates], dtype=np.float64)
         self.values = np.where(np.isnan(self.numbers), date_ord, self.numbers) if len(self.raw) else np.zeros(0)
+
+    @property
+    def valued_share(self) -> float:
+        """The share of rows whose cell has a value (a number or a date), weighted by `counts`."""
+        has = ~np.isnan(self.values)
+        if self.counts is None:
+            return float(has.mean()) if len(has) else 0.0
+        total = int(self.counts.sum())
+        return float(self.counts[has].sum() / total) if total else 0.0
 
     @cached_property
     def flags(self) -> np.ndarray:
@@ -289,15 +301,18 @@ def parse_date(s: str) -> Date | None:
     return None
 
 
-def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str]) -> str:
+def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str],
+               counts: np.ndarray | None = None) -> str:
     """A column is a date column when most (60%) of its non-empty cells are dates with a month, a
-    number column when most are numbers; otherwise text. Years alone count as numbers."""
+    number column when most are numbers; otherwise text. Years alone count as numbers. `counts`:
+    how many rows each entry stands for (Column.counts; None: one each)."""
     filled = np.fromiter((bool(r.strip()) for r in raw), dtype=bool, count=len(raw))
-    n_filled = int(filled.sum())
+    weight = np.ones(len(raw), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+    n_filled = int(weight[filled].sum())
     if not n_filled:
         return "text"
-    n_num = int(np.sum(~np.isnan(numbers) & filled))
-    n_date = sum(1 for f, d in zip(filled, dates) if f and d is not None and d.month is not None)
+    n_num = int(weight[~np.isnan(numbers) & filled].sum())
+    n_date = int(sum(w for f, d, w in zip(filled, dates, weight) if f and d is not None and d.month is not None))
     if n_date >= 0.6 * n_filled:
         return "date"
     if n_num >= 0.6 * n_filled:
@@ -332,10 +347,11 @@ def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(index)
 
 
-def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | None = None) -> Column:
+def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | None = None,
+                counts: np.ndarray | None = None) -> Column:
     """Type and normalise one column. Each distinct cell text is parsed once (tables repeat values a
     lot), so this stays fast on 100k-row columns. `numbers` overrides the parsed numbers (a numeric
-    DataFrame column gives them exactly)."""
+    DataFrame column gives them exactly); `counts` weighs each entry (Column.counts)."""
     codes, uniques = factorize(raw)
     u_date = np.empty(max(len(uniques), 1), dtype=object)
     u_date[: len(uniques)] = [_parse_date(u) for u in uniques]
@@ -348,7 +364,7 @@ def make_column(name: str, raw_name: str, raw: list[str], numbers: np.ndarray | 
     text = u_text[codes].tolist() if len(raw) else []
     dates = u_date[codes].tolist() if len(raw) else []
     return Column(name=name, raw_name=raw_name, raw=list(raw), text=text, numbers=numbers, dates=dates,
-                  kind=infer_kind(numbers, dates, raw))
+                  kind=infer_kind(numbers, dates, raw, counts), counts=counts)
 
 
 def unique_names(headers: list[str]) -> list[str]:

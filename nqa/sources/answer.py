@@ -1,0 +1,63 @@
+"""Answers computed by the engine: the beam's programs run as SQL where the table lives.
+
+The same rule as the in-memory path (nqa.api._answer, nqa.executor.choose_run): the first program
+whose run gives a non-empty answer, confidence the summed probability of the beam's programs giving
+the same values. Only the SQL runner differs: each program's SELECT (nqa.sources.relation) runs in
+the engine and its rows are formatted as the exact executor formats its answer. Printed cells come
+with their row positions (Answer.cells); other answers list no cells (counting 10 million rows does
+not list them), and per-step selections are not fetched.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sqlglot import exp
+
+from nqa.executor import Execution
+from nqa.program import Program, format_number
+from nqa.question import Question
+from nqa.sources.base import EngineSource, SourceQueryError
+from nqa.sources.profile import ProfileTable, value_text
+from nqa.sources.relation import engine_query
+from nqa.sql import SQLError
+
+PRINT_LIMIT = 10_000  # cells a printed answer returns at most on the engine path
+
+
+def run_program(source: EngineSource, table: ProfileTable, program: Program, question: Question | None
+                ) -> Execution | None:
+    """The program's answer as the engine computes it; None when the program does not fit the table."""
+    try:
+        query = engine_query(source, table, program, question)
+    except SQLError:
+        return None
+    op = program.terminal.op
+    select = query.select
+    if op == "print":
+        row_id = exp.Column(this=exp.Identifier(this=_row_id_name(select), quoted=True))
+        select = select.select(row_id, copy=False).limit(PRINT_LIMIT, copy=False)
+    rows = source.query(select)
+    if op == "print":
+        values = [value_text(r[0]) for r in rows]
+        assert program.terminal.column is not None
+        cells = [(int(r[1]), int(program.terminal.column)) for r in rows]
+        return Execution(values, None, np.zeros(0, dtype=bool), [], cells)
+    if len(rows) > 1 or any(len(r) != 1 for r in rows):
+        raise SourceQueryError(f"{source.name}: {op} should give one value, the engine gave {rows[:3]!r}")
+    if rows and rows[0][0] is None:
+        return Execution([], None, np.zeros(0, dtype=bool), [], [])
+    number = float(rows[0][0]) if rows else None
+    values = [format_number(number)] if number is not None else []
+    return Execution(values, number, np.zeros(0, dtype=bool), [], [])
+
+
+def _row_id_name(select: exp.Select) -> str:
+    """The row id column the print query orders by."""
+    order = select.args.get("order")
+    assert order is not None and order.expressions, "print orders by the row id"
+    return order.expressions[0].this.name if isinstance(order.expressions[0], exp.Ordered) \
+        else order.expressions[0].name
+
+
+def run_programs(source: EngineSource, table: ProfileTable, programs: list[Program],
+                 question: Question | None) -> list[Execution | None]:
+    return [run_program(source, table, p, question) for p in programs]

@@ -1,0 +1,210 @@
+"""The engine contract: what nqa needs from a table that stays where it lives.
+
+An engine (DuckDB, PostgreSQL, Spark SQL...) plugs in by subclassing `EngineSource` and writing four
+small methods; everything else (profiling, question matching, the SQL of a program over the raw table,
+choosing the answer) is engine-neutral and lives in `nqa.sources.profile`, `nqa.sources.relation` and
+`nqa.sources.answer`.
+
+    class MySource(EngineSource):
+        dialect = "postgres"                       # a sqlglot dialect name: how queries are written
+
+        def columns(self) -> list[SourceColumn]:   # names and types, in table order (from the catalog)
+        def relation(self) -> exp.Expr:            # the FROM item for the user's table (quoted identifier,
+                                                   # or a table function such as read_parquet('...'))
+        def _execute(self, sql: str) -> list[tuple]:  # run one read-only SELECT; rows of Python values
+
+and, when the engine has a row order of its own, `row_number` (the default numbers rows by `order_by`,
+else ROW_NUMBER() OVER (): the engine's scan order) or `numbered_relation`.
+
+Optional: `distinct_estimates` (one scan for every column's approximate distinct count; the default
+uses COUNT(DISTINCT)), `mapping_relation` (how a column's typed values reach the engine; the default
+inlines VALUES), `normalized_text` (SQL for `nqa.table.normalize_text` on columns past the profile
+cap), `lower_text`, `number_from_text`, `cache_key`, `close`.
+
+Rules every engine keeps (tests check them with hostile names and values):
+- Read-only: `query` only ever sends one SELECT (it refuses anything else before the engine sees it),
+  and engines open connections read-only where they can. Nothing is written to the user's database.
+- Every identifier is a quoted sqlglot identifier and every constant a sqlglot literal: table names,
+  column names and cell values are data, never SQL text.
+- Errors reach users as `SourceError` subclasses with the reason: `SourceNotFound` (a missing file or
+  table), `SourceConnectionError` (refused or lost connections), `SourceQueryError` (the engine refused
+  a query, e.g. a column it cannot compare). `SourceError` is a `TableError` (a ValueError), so the
+  CLI and the app already show its message instead of a traceback.
+
+Row order (first/last/next/previous, print order): `row_number()` gives each row its 0-based position.
+A declared order column (`order_by=`) wins: rows are numbered by it (ties by the engine's own order).
+Without one: a file's order (DuckDB: Parquet's file_row_number, a CSV's read order); a DuckDB table's
+insertion order (rowid); PostgreSQL and Spark tables have no order of their own, so the order is
+whatever the engine scans in (documented per engine) -- ask with an order column when first/last/
+next/previous matter.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from nqa.table_io import TableError
+
+# Engine column types, reduced to what typing a cell needs.
+TYPE_KINDS = ("text", "integer", "float", "decimal", "boolean", "date", "timestamp", "other")
+
+
+class SourceError(TableError):
+    """A table in an engine cannot be read or queried; the message says why (and what to fix)."""
+
+
+class SourceNotFound(SourceError):
+    """The file, database or table does not exist."""
+
+
+class SourceConnectionError(SourceError):
+    """The engine refused the connection or lost it mid-question."""
+
+
+class SourceQueryError(SourceError):
+    """The engine refused a query (for example a column type it cannot compare or group)."""
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column of the user's table as the engine's catalog describes it."""
+
+    name: str  # the engine's column name, exactly (quoted in every query)
+    kind: str  # one of TYPE_KINDS
+    engine_type: str = ""  # the engine's own type name, for messages
+
+    def __post_init__(self) -> None:
+        if self.kind not in TYPE_KINDS:
+            raise ValueError(f"column kind {self.kind!r} is not one of {TYPE_KINDS}")
+
+
+def ident(name: str) -> exp.Identifier:
+    """A quoted identifier: any name (quotes, spaces, SQL keywords) stays a name."""
+    return exp.Identifier(this=name, quoted=True)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+class EngineSource(ABC):
+    """A table that stays in its engine. See the module docstring for the contract."""
+
+    dialect: str = "duckdb"
+    name: str = "<engine table>"  # for messages and Answer.table.source
+    order_by: str | None = None  # a declared order column (its engine name), or None
+
+    # -- what an engine implements ----------------------------------------------------------
+
+    @abstractmethod
+    def columns(self) -> list[SourceColumn]:
+        """The table's columns in order (read from the catalog: no table scan)."""
+
+    @abstractmethod
+    def relation(self) -> exp.Expr:
+        """The FROM item naming the user's table."""
+
+    @abstractmethod
+    def _execute(self, sql: str) -> list[tuple]:
+        """Run one SELECT (already checked by `query`) and return its rows as tuples of Python values.
+        Map the driver's errors to SourceError subclasses (lost connection: SourceConnectionError)."""
+
+    def numbered_relation(self, row_name: str) -> exp.Select:
+        """SELECT *, <0-based row position> AS row_name FROM the table: what programs read (first, last,
+        next, previous and print order go by the position). Override when the engine numbers rows
+        itself (DuckDB reads Parquet's file_row_number)."""
+        return exp.select(exp.Star(), exp.alias_(self.row_number(), row_name, quoted=True)).from_(self.relation())
+
+    def row_number(self) -> exp.Expr:
+        """0-based contiguous row position. Default: ROW_NUMBER() OVER (ORDER BY order_by) - 1, or
+        OVER () without an order column (the engine's scan order)."""
+        over = exp.Window(this=exp.RowNumber())
+        if self.order_by is not None:
+            over.set("order", exp.Order(expressions=[exp.Ordered(this=column(self.order_by), nulls_first=False)]))
+        return exp.Sub(this=over, expression=exp.Literal.number(1))
+
+    # -- optional hooks ---------------------------------------------------------------------
+
+    def distinct_estimates(self, names: Sequence[str]) -> tuple[int, list[int]]:
+        """(row count, distinct-count estimate per column) in one scan. Default: exact COUNT(DISTINCT);
+        engines with a cheap estimate (approx_count_distinct) override it."""
+        counts = [exp.Count(this=exp.Distinct(expressions=[column(n)])) for n in names]
+        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.relation()))[0]
+        return int(row[0]), [int(x) for x in row[1:]]
+
+    def mapping_relation(self, key: str, columns: dict[str, list[Any]]) -> exp.Expr:
+        """A relation holding `columns` (equal-length lists of Python values: the column's distinct
+        engine values under 'key' and their typed forms) for a LEFT JOIN. `key` names it uniquely
+        within one query. Default: inline VALUES (no state in the engine)."""
+        from nqa.sources.relation import values_relation
+
+        return values_relation(key, columns)
+
+    def normalized_text(self, text: exp.Expr) -> exp.Expr:
+        """SQL for nqa.table.normalize_text (lower-case, non-alphanumerics to single spaces, trimmed),
+        used for columns past the profile cap. Default: LOWER + global REGEXP_REPLACE + TRIM
+        (accents are kept; DuckDB strips them)."""
+        lowered = exp.Lower(this=exp.cast(text, "TEXT"))
+        spaced = exp.RegexpReplace(this=lowered, expression=exp.Literal.string("[^0-9a-z]+"),
+                                   replacement=exp.Literal.string(" "))  # sqlglot makes it global per dialect
+        return exp.Trim(this=spaced)
+
+    def number_from_text(self, text: exp.Expr) -> exp.Expr:
+        """SQL reading a text cell as a number, for text columns past the profile cap (an approximation
+        of nqa.table.parse_number: thousands separators and '$' dropped, then TRY_CAST). Engines
+        without TRY_CAST override it."""
+        cleaned = exp.Replace(this=exp.Replace(this=text, expression=exp.Literal.string(","),
+                                               replacement=exp.Literal.string("")),
+                              expression=exp.Literal.string("$"), replacement=exp.Literal.string(""))
+        return exp.TryCast(this=exp.Trim(this=cleaned), to=exp.DataType.build("DOUBLE"))
+
+    def lower_text(self, text: exp.Expr) -> exp.Expr:
+        """SQL lower-casing a cell's text for the per-question search of columns past the profile cap
+        (a superset of nqa's token match: `LIKE '%word%'`). Default LOWER; engines that can also strip
+        accents (DuckDB's strip_accents) should, so 'cafe' finds 'Café'."""
+        return exp.Lower(this=text)
+
+    def close(self) -> None:  # noqa: B027 (optional hook: engines without a connection keep it)
+        """Release the connection (the table itself is untouched)."""
+
+    # -- engine-neutral -----------------------------------------------------------------------
+
+    def query(self, select: exp.Expr | str) -> list[tuple]:
+        """Run one read-only query. Anything but a single SELECT is refused before the engine sees it."""
+        sql = select if isinstance(select, str) else select.sql(dialect=self.dialect)
+        check_read_only(sql, self.dialect)
+        return self._execute(sql)
+
+    def cache_key(self) -> tuple:
+        """What identifies this table's contents for the profile cache (engines add a version: a file's
+        mtime and size; None disables caching)."""
+        return (type(self).__name__, self.name, self.order_by)
+
+    def __enter__(self) -> EngineSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def check_read_only(sql: str, dialect: str) -> None:
+    """SourceQueryError unless `sql` is exactly one SELECT (WITH ... SELECT, UNION of SELECTs)."""
+    import sqlglot
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as e:
+        raise SourceQueryError(f"nqa built a query it cannot parse back ({e}); nothing was run") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SourceQueryError("refused to run anything but one SELECT statement on a user's table")
+    for node in statements[0].walk():
+        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Merge,
+                             exp.Command, exp.Copy)):
+            raise SourceQueryError("refused a query that writes; nqa only reads a user's table")

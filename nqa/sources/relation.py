@@ -1,0 +1,206 @@
+"""A program's SQL over the user's raw table, as the engine runs it.
+
+`nqa.sql` writes a program against a relation with derived columns per table column ("c (norm)",
+"c (number)", "c (value)", "c (year)", "c (month)", "row_id"; see its docstring). On the engine path
+that relation is a CTE computed from the user's table, never a table written anywhere:
+
+    WITH "nqa_t" AS (
+      SELECT src."Region" AS "Region", m0."norm" AS "Region (norm)", ..., src."nqa_row" AS "row_id"
+      FROM (SELECT *, <row number> AS "nqa_row" FROM <user's table>) AS src
+      LEFT JOIN <mapping of Region> AS m0 ON src."Region" = m0."key"
+    ), step1 AS (...)
+    SELECT ... FROM "nqa_t" ...
+
+Only the columns (and derived forms) the program reads are computed. A profiled column's derived
+values come from its mapping: each distinct engine value with the norm/number/value/year/month that
+nqa.table gives it (the same typing as the in-memory path, so the same answer); the engine decides
+how the mapping travels (`EngineSource.mapping_relation`: inline VALUES by default, a registered
+Arrow table in DuckDB). A column past the profile cap is derived in SQL instead (numbers cast, dates
+by their parts, text normalised by the engine's regular expressions): see README "Tables that stay
+where they are" for what that approximates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlglot import exp
+
+from nqa.program import Program
+from nqa.question import Question
+from nqa.sources.base import EngineSource, SourceColumn, column, ident
+from nqa.sources.profile import ProfileTable, key_expression
+from nqa.sql import ColumnNames, Schema, program_to_expression, schema_for
+
+_DERIVED = ("norm", "number", "value", "year", "month")
+
+
+@dataclass(frozen=True)
+class EngineQuery:
+    """The program as the engine runs it: the whole SELECT, and the name of its derived relation."""
+
+    select: exp.Select
+    relation: str
+
+
+def relation_name(source: EngineSource, schema_names: list[str]) -> str:
+    """A CTE name that is neither the user's table's name nor a step CTE's."""
+    taken = {n.casefold() for n in schema_names} | {source.name.casefold()}
+    name = "nqa_t"
+    while name in taken:
+        name += "_"
+    return name
+
+
+def engine_query(source: EngineSource, table: ProfileTable, program: Program,
+                 question: Question | None) -> EngineQuery:
+    """The program's SELECT over the user's table (raises nqa.sql.SQLError for a program that does not
+    fit the table, as program_to_sql does)."""
+    name = relation_name(source, table.column_names)
+    select = program_to_expression(program, table, name, question)
+    used = {c.name for c in select.find_all(exp.Column)}
+    derived = derived_relation(source, table, schema_for(table, name), used)
+    cte = exp.CTE(this=derived, alias=exp.TableAlias(this=ident(name)))
+    with_ = select.args.get("with_")
+    if with_ is None:
+        select.set("with_", exp.With(expressions=[cte]))
+    else:
+        with_.set("expressions", [cte, *with_.expressions])
+    return EngineQuery(select, name)
+
+
+def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, used: set[str]) -> exp.Select:
+    """SELECT computing the derived columns in `used` from the user's table (see the module docstring)."""
+    src = "src"
+    row_name = _free(["nqa_row"], [p.source.name for p in table.profiles])
+    needs_row = schema.row_id in used
+    inner: exp.Expr = source.relation()
+    if needs_row:
+        inner = source.numbered_relation(row_name).subquery(src)
+    else:
+        inner = exp.select(exp.Star()).from_(inner).subquery(src)
+    select = exp.select().from_(inner)
+    outputs: list[exp.Expr] = []
+    joins = 0
+    for j, (names, prof) in enumerate(zip(schema.columns, table.profiles)):
+        wanted, targets = [], set()
+        for f in _DERIVED:  # each SQL column once ("value" is "number" on columns without dates)
+            target = getattr(names, f)
+            if target in used and target not in targets:
+                wanted.append(f)
+                targets.add(target)
+        if names.raw in used:
+            outputs.append(exp.alias_(column(prof.source.name, src), names.raw, quoted=True))
+        if not wanted:
+            continue
+        if prof.complete:
+            alias = f"m{j}"
+            mapping = source.mapping_relation(f"nqa_map_{j}", _mapping_columns(table, j, names, wanted))
+            key = key_expression(prof.source, src)
+            select = select.join(exp.alias_(mapping, alias, table=True, quoted=True), join_type="left",
+                                 on=exp.EQ(this=key, expression=column("key", alias)))
+            joins += 1
+            for f in wanted:
+                outputs.append(exp.alias_(column(f, alias), getattr(names, f), quoted=True))
+        else:
+            sql_forms = _sql_forms(source, prof.source, src)
+            for f in wanted:
+                outputs.append(exp.alias_(sql_forms[f], getattr(names, f), quoted=True))
+    if needs_row:
+        outputs.append(exp.alias_(column(row_name, src), schema.row_id, quoted=True))
+    if not outputs:  # count over all rows reads no column
+        outputs.append(exp.alias_(exp.Literal.number(1), "nqa_one", quoted=True))
+    return select.select(*outputs)
+
+
+def _free(candidates: list[str], taken: list[str]) -> str:
+    name = candidates[0]
+    low = {t.casefold() for t in taken}
+    while name.casefold() in low:
+        name += "_"
+    return name
+
+
+def _mapping_columns(table: ProfileTable, j: int, names: ColumnNames, wanted: list[str]) -> dict[str, list[Any]]:
+    """key -> derived values for column j's distinct (non-NULL) engine values (kept on the profile:
+    the same object for every question, so an engine can register it once)."""
+    prof, col = table.profiles[j], table.columns[j]
+    cached = prof.cache.get(("mapping", tuple(wanted)))
+    if cached is not None:
+        return cached
+    n = len(prof.values)
+    keep = [i for i in range(n) if prof.values[i] is not None]
+    if prof.source.kind == "other":
+        from nqa.sources.profile import value_text
+
+        keys: list[Any] = [value_text(prof.values[i]) for i in keep]
+    else:
+        keys = [prof.values[i] for i in keep]
+    out: dict[str, list[Any]] = {"key": keys}
+    for f in wanted:
+        if f == "norm":
+            out[f] = [col.text[i] for i in keep]
+        else:
+            a: np.ndarray = {"number": col.numbers, "value": col.values, "year": col.years, "month": col.months}[f]
+            out[f] = [None if np.isnan(a[i]) else float(a[i]) for i in keep]
+    prof.cache[("mapping", tuple(wanted))] = out
+    return out
+
+
+def _sql_forms(source: EngineSource, col: SourceColumn, src: str) -> dict[str, exp.Expr]:
+    """Derived columns of a column past the profile cap, computed by the engine."""
+    c = column(col.name, src)
+    text = exp.cast(c.copy(), "TEXT")
+    null = exp.cast(exp.Null(), "DOUBLE")
+    norm = source.normalized_text(text)
+    if col.kind in ("integer", "float", "decimal"):
+        number: exp.Expr = exp.cast(c.copy(), "DOUBLE")
+        return {"norm": norm, "number": number, "value": number.copy(), "year": number.copy(), "month": null}
+    if col.kind in ("date", "timestamp"):
+        y = exp.cast(exp.Extract(this=exp.var("YEAR"), expression=c.copy()), "DOUBLE")
+        m = exp.cast(exp.Extract(this=exp.var("MONTH"), expression=c.copy()), "DOUBLE")
+        d = exp.cast(exp.Extract(this=exp.var("DAY"), expression=c.copy()), "DOUBLE")
+        ordinal = exp.Add(this=exp.Add(this=y.copy(), expression=exp.Div(
+            this=exp.Sub(this=m.copy(), expression=exp.Literal.number(1)), expression=exp.Literal.number("12.0"))),
+            expression=exp.Div(this=exp.Sub(this=d, expression=exp.Literal.number(1)),
+                               expression=exp.Literal.number("372.0")))
+        return {"norm": norm, "number": null, "value": ordinal, "year": y, "month": m}
+    number = source.number_from_text(text.copy())
+    return {"norm": norm, "number": number, "value": number.copy(), "year": number.copy(), "month": null}
+
+
+def values_relation(key: str, columns: dict[str, list[Any]]) -> exp.Expr:
+    """(SELECT key, CAST(norm AS TEXT), CAST(number AS DOUBLE)... FROM (VALUES ...) AS v(...)): a
+    mapping inlined in the query; the casts type all-NULL columns. An empty mapping is one NULL row."""
+    names = list(columns)
+    n = len(columns["key"])
+    rows = [[_literal(columns[c][i]) for c in names] for i in range(n)] or [[exp.Null() for _ in names]]
+    values = exp.Values(expressions=[exp.Tuple(expressions=r) for r in rows],
+                        alias=exp.TableAlias(this=ident(key), columns=[ident(c) for c in names]))
+    outputs = [column("key", key)] + [
+        exp.alias_(exp.cast(column(c, key), "TEXT" if c == "norm" else "DOUBLE"), c, quoted=True) for c in names[1:]]
+    return exp.select(*outputs).from_(values).subquery()
+
+
+def _literal(v: Any) -> exp.Expr:
+    """A typed SQL literal of an engine value (strings, numbers, dates, timestamps, booleans)."""
+    import datetime
+    import decimal
+
+    from nqa.sql import _number, _text
+
+    if v is None:
+        return exp.Null()
+    if isinstance(v, bool):
+        return exp.true() if v else exp.false()
+    if isinstance(v, (int, decimal.Decimal)):
+        return exp.Literal.number(str(v))
+    if isinstance(v, float):
+        return _number(v, "duckdb") if not np.isnan(v) else exp.cast(exp.Literal.string("nan"), "DOUBLE")
+    if isinstance(v, datetime.datetime):
+        return exp.cast(exp.Literal.string(v.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(v, datetime.date):
+        return exp.cast(exp.Literal.string(v.isoformat()), "DATE")
+    return _text(str(v))
+
