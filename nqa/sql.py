@@ -48,8 +48,9 @@ from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL
 from nqa.question import Constant, Question
 from nqa.table import FALSE_WORDS, TRUE_WORDS, Column, Table
 
-DIALECTS = ("sqlite", "duckdb", "postgres", "mysql", "bigquery")
+DIALECTS = ("sqlite", "duckdb", "postgres", "spark", "mysql", "bigquery")
 INSERT_CHUNK_ROWS = 500  # rows per INSERT statement: keeps statements small for every engine's parser
+MAX_NAME_BYTES = 63  # PostgreSQL's identifier limit (NAMEDATALEN - 1), the tightest of the usual engines
 
 
 class SQLError(ValueError):
@@ -81,19 +82,21 @@ class Schema:
 
 
 def schema_for(table: Table, table_name: str = "t") -> Schema:
-    """SQL names for `table`, unique the way SQLite and DuckDB compare them (case-insensitively).
+    """SQL names for `table`, unique the way SQLite and DuckDB compare them (case-insensitively), and
+    at most MAX_NAME_BYTES long (PostgreSQL cuts longer names, so two long helper names would clash).
 
     Raw columns keep the table's names where possible (a NUL is dropped, an empty name becomes
-    'column N'); the row id and helper columns give way with ' (2)', ' (3)'... on a clash.
+    'column N', a long one is cut); the row id and helper columns give way with ' (2)', ' (3)'... on
+    a clash, and a helper column cuts its table column's name to keep its ' (norm)'... ending.
     """
     if not table_name or "\x00" in table_name:
         raise SQLError(f"the SQL table name must be non-empty text without NUL, got {table_name!r}")
     taken: set[str] = set()
 
-    def claim(name: str) -> str:
-        base, k = name, 2
+    def claim(base: str, ending: str = "") -> str:
+        name, k = _fit(base, ending), 2
         while name.casefold() in taken:
-            name, k = f"{base} ({k})", k + 1
+            name, k = _fit(base, f"{ending} ({k})"), k + 1
         taken.add(name.casefold())
         return name
 
@@ -101,12 +104,19 @@ def schema_for(table: Table, table_name: str = "t") -> Schema:
     row_id = claim("row_id")
     cols = []
     for raw, col in zip(raws, table.columns):
-        norm, number = claim(f"{raw} (norm)"), claim(f"{raw} (number)")
-        value = claim(f"{raw} (value)") if _values_differ(col.numbers, col.values) else number
-        year = claim(f"{raw} (year)") if col.kind == "date" else None  # years compare on date columns only
-        month = claim(f"{raw} (month)") if not np.isnan(col.months).all() else None
+        norm, number = claim(raw, " (norm)"), claim(raw, " (number)")
+        value = claim(raw, " (value)") if _values_differ(col.numbers, col.values) else number
+        year = claim(raw, " (year)") if col.kind == "date" else None  # years compare on date columns only
+        month = claim(raw, " (month)") if not np.isnan(col.months).all() else None
         cols.append(ColumnNames(raw, norm, number, value, year, month))
     return Schema(table_name, row_id, tuple(cols))
+
+
+def _fit(base: str, ending: str) -> str:
+    """base + ending in at most MAX_NAME_BYTES UTF-8 bytes, cutting base (never inside a character)."""
+    room = MAX_NAME_BYTES - len(ending.encode("utf-8"))
+    cut = base.encode("utf-8")[:max(room, 0)].decode("utf-8", errors="ignore")
+    return cut + ending
 
 
 def _values_differ(numbers: np.ndarray, values: np.ndarray) -> bool:
@@ -460,9 +470,11 @@ def _count_distinct(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
 
 
 def _share(ctx: _Context, step: Step, sel: Selection) -> exp.Select:
-    """100 · selected rows / all rows of the table."""
+    """100 · selected rows / all rows of the table, in doubles: a bare 100.0 is a DECIMAL in PostgreSQL,
+    Spark and DuckDB (Spark's decimal division keeps 6 decimals: 33.333333)."""
     total = exp.select(exp.Count(this=exp.Star())).from_(_table(ctx.schema.table), copy=False).subquery()
-    share = exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Count(this=exp.Star())),
+    hundred = exp.cast(exp.Literal.number(100), exp.DataType.build("DOUBLE"))
+    share = exp.Div(this=exp.Mul(this=hundred, expression=exp.Count(this=exp.Star())),
                     expression=exp.Nullif(this=total, expression=exp.Literal.number(0)))
     return _select_from([_answer(share)], sel)
 
