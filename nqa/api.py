@@ -77,10 +77,13 @@ class Alternative:
     program: Program
     table: Table = field(repr=False, compare=False)
     parsed: Question | None = field(default=None, repr=False, compare=False)
+    source: Any = field(default=None, repr=False, compare=False)  # the EngineSource it ran in (nqa.sources)
 
     @property
     def sql(self) -> str:
-        """The program as SQLite SQL (computed on demand: most callers never look)."""
+        """The program as SQLite SQL, or as the engine ran it (computed on demand: most callers never look)."""
+        if self.source is not None:
+            return _engine_sql(self.source, self.table, self.program, self.parsed, self.source.dialect)
         from nqa.sql import program_to_sql
 
         return program_to_sql(self.program, self.table, "sqlite", question=self.parsed)
@@ -114,8 +117,12 @@ class Answer:
         alternatives: the other top-k programs, most probable first, each with its own answer.
         selections: the row indices selected after each selection step (for showing the program's
             work; the same rows the SQL's CTEs hold).
-        table: the table the question was asked about.
+        table: the table the question was asked about (for a table kept in an engine, its profile:
+            nqa.sources.ProfileTable).
         parsed: the question as the model saw it (tokens, and the constants a program can use).
+        source: None, or the `nqa.sources.EngineSource` that computed the answer: then `sql` is the
+            query the engine ran (in its dialect, over the user's table), `cells` are the printed
+            cells' row positions only, and `selections` is empty.
     """
 
     question: str
@@ -129,13 +136,15 @@ class Answer:
     table: Table | None = field(default=None, repr=False, compare=False)
     parsed: Question | None = field(default=None, repr=False, compare=False)  # tokens and constants
     unsure: str | None = None  # why this answer should not be trusted (nqa/unsure.py), None when it can
+    source: Any = field(default=None, repr=False, compare=False)  # nqa.sources.EngineSource, or None
     _sql: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def sql(self) -> str:
-        """The program as a SQLite query; rendered on first use (sqlglot takes a few ms), then kept."""
+        """The program as a SQLite query (on the engine path: the engine's query, in its dialect);
+        rendered on first use (sqlglot takes a few ms), then kept."""
         if self._sql is None:
-            self._sql = self.to_sql("sqlite")
+            self._sql = self.to_sql(self.source.dialect if self.source is not None else "sqlite")
         return self._sql
 
     @property
@@ -153,6 +162,8 @@ class Answer:
             >>> "SELECT" in answer.to_sql("postgres") and "SELECT" in answer.to_sql("bigquery")
             True
         """
+        if self.source is not None:
+            return _engine_sql(self.source, self._table(), self.program, self.parsed, dialect)
         from nqa.sql import program_to_sql
 
         return program_to_sql(self.program, self._table(), dialect, question=self.parsed)
@@ -161,15 +172,23 @@ class Answer:
         """SQL that creates and fills the table, so that running it and then `sql` gives `values`."""
         from nqa.sql import table_to_setup_sql
 
+        if self.source is not None:
+            raise ValueError(f"the table stays in {self.source.name}; its SQL runs there as it is (Answer.sql)")
         return table_to_setup_sql(self._table(), dialect=dialect)
 
     def run_sql(self, engine: str = "sqlite") -> list[str]:
         """Run `setup_sql` and `sql` in a fresh in-memory SQLite or DuckDB; the answer it gives.
 
-        It equals `values`: the SQL is an exact translation of the program.
+        It equals `values`: the SQL is an exact translation of the program. On the engine path the
+        query runs in the engine again (`engine` is ignored).
         """
         from nqa.sql_run import run_script
 
+        if self.source is not None:
+            from nqa.sources.answer import run_program
+
+            ran = run_program(self.source, self._table(), self.program, self.parsed)  # type: ignore[arg-type]
+            return ran.values if ran is not None else []
         return run_script(self.setup_sql(engine), self.sql if engine == "sqlite" else self.to_sql(engine),
                           self.program.terminal.op, engine=engine)
 
@@ -295,7 +314,10 @@ class TableQA:
         """Answer one question about one table.
 
         Args:
-            table: a `Table`, a pandas DataFrame, or the path of a CSV file.
+            table: a `Table`, a pandas DataFrame, the path of a CSV/TSV, Parquet, .xlsx or JSON-lines
+                file (past `nqa.sources.ENGINE_THRESHOLD` bytes it is read in place by DuckDB), a DuckDB
+                database file holding one table, or an `nqa.sources` source
+                (`open_source("shop.duckdb", table="sales")`, PostgreSQL, Spark).
             question: the question in English (at most `MAX_QUESTION_CHARS` characters).
 
         Returns:
@@ -342,14 +364,18 @@ class TableQA:
             if len(tables) != len(questions):
                 raise ValueError(f"{len(tables)} tables for {len(questions)} questions: pass one table, "
                                  "or one per question")
-            cache: dict[int, Table] = {}
-            tabs = [cache.setdefault(id(t), as_table(t)) for t in tables]
+            cache: dict[int, Any] = {}
+            found = [cache.setdefault(id(t), as_source(t)) for t in tables]
         else:
-            tabs = [as_table(tables)] * len(questions)
+            found = [as_source(tables)] * len(questions)
+        # A table kept in an engine is read as its profile, plus the cells matching each question.
+        sources = [s if not isinstance(s, Table) else None for s in found]
+        tabs = [s if isinstance(s, Table) else _question_table(s, q) for s, q in zip(found, questions)]
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
         with self._lock:
             beams = _decode(self.model, tabs, parsed, self.top_k)
-        return [_answer(t, q, beam, self.calibration) for t, q, beam in zip(tabs, parsed, beams)]
+        return [_answer(t, q, beam, self.calibration, source=s)
+                for t, q, beam, s in zip(tabs, parsed, beams, sources)]
 
     def __repr__(self) -> str:
         return f"TableQA({type(self.model).__name__}, device={self.device!r})"
@@ -380,6 +406,33 @@ def as_table(table) -> Table:
     return t
 
 
+def as_source(table) -> Any:
+    """A Table (small tables: today's in-memory path) or an nqa.sources.EngineSource (big files,
+    databases, Spark); TableError (SourceError) when it cannot be used."""
+    if isinstance(table, Table):
+        return as_table(table)
+    from nqa.sources import open_source
+
+    found = open_source(table)
+    return as_table(found) if isinstance(found, Table) else found
+
+
+def _question_table(source, question: str) -> Table:
+    """The engine table's profile (indexed once, cached) with the cells matching this question."""
+    from nqa.sources import profile, question_table
+
+    table = question_table(source, profile(source), question)
+    if table.source_rows == 0:
+        raise TableError(f"{source.name}: the table has a header but no rows")
+    return table
+
+
+def _engine_sql(source, table: Table, program: Program, question: Question | None, dialect: str) -> str:
+    from nqa.sources.relation import engine_query
+
+    return engine_query(source, table, program, question).select.sql(dialect=dialect, pretty=True)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------------------------
 # from programs to answers
 
@@ -393,8 +446,10 @@ def beam_probability(runs, values: list[str]) -> float:
     return min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
 
 
-def _answer(table: Table, question: Question, beam: list[Program], calibration: Calibration | None = None) -> Answer:
-    """Run the decoded programs exactly and pick the answer.
+def _answer(table: Table, question: Question, beam: list[Program], calibration: Calibration | None = None,
+            source=None) -> Answer:
+    """Run the decoded programs exactly (or, for a table kept in an engine, as SQL there: `source`)
+    and pick the answer.
 
     The answer is the most probable program whose run succeeds and gives a non-empty answer
     (execution-guided decoding); when none does, the most probable program. Its confidence is the
@@ -403,7 +458,12 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     """
     from nqa.executor import choose_run, run_programs
 
-    runs = list(zip(beam, run_programs(beam, table, question)))
+    if source is not None:
+        from nqa.sources.answer import run_programs as run_in_engine
+
+        runs = list(zip(beam, run_in_engine(source, table, beam, question)))  # type: ignore[arg-type]
+    else:
+        runs = list(zip(beam, run_programs(beam, table, question)))
     chosen = choose_run([ex for _, ex in runs])
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
@@ -412,7 +472,7 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     calibration = calibration or Calibration()
     confidence = calibration(beam_probability(runs, ex.values))
     unsure = unsure_reason(question, table, confidence, calibration)
-    alternatives = [Alternative(e.values, p.probability, p, table, question)
+    alternatives = [Alternative(e.values, p.probability, p, table, question, source)
                     for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
     return Answer(
         question=question.text,
@@ -426,6 +486,7 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
         table=table,
         parsed=question,
         unsure=unsure,
+        source=source,
     )
 
 

@@ -1,4 +1,8 @@
-"""`nqa ask TABLE.csv "question"`: one answer, readable by people (default) or programs (--json).
+"""`nqa ask TABLE "question"`: one answer, readable by people (default) or programs (--json).
+
+TABLE is a CSV/TSV, Parquet, .xlsx or JSON-lines file (big ones are read in place by DuckDB), a DuckDB
+database file (`--table NAME` when it holds several), or a postgresql:// URL with `--table`;
+`--order-by COL` says which column orders the rows of a table kept in an engine (nqa.sources).
 
 Imports stay lazy (torch and transformers load only once the input is known to be good) so that a
 typo costs milliseconds and a cold answer stays within a few seconds.
@@ -16,11 +20,16 @@ def cli_ask(args) -> int:
     from nqa.table import TableError
 
     try:
-        from nqa.api import as_table, check_question
+        from nqa.api import as_source, check_question
 
         question = check_question(args.question)
-        table = as_table(args.table)
-        dialect = _check_dialect(args.dialect)
+        dialect = _check_dialect(args.dialect) if args.dialect else None
+        if getattr(args, "source_table", None) is not None or getattr(args, "order_by", None) is not None:
+            from nqa.sources import open_source
+
+            table = as_source(open_source(args.table, table=args.source_table, order_by=args.order_by))
+        else:
+            table = as_source(args.table)
     except (TableError, ValueError) as e:
         return _fail(e)
     from nqa.api import CheckpointError, TableQA, single_threaded
@@ -30,8 +39,13 @@ def cli_ask(args) -> int:
         qa = TableQA.from_pretrained(args.model)
     except (CheckpointError, ValueError) as e:
         return _fail(e)
-    answer = qa.ask(table, question)
-    sql = answer.sql if dialect == "sqlite" else answer.to_sql(dialect)
+    try:
+        answer = qa.ask(table, question)
+    except TableError as e:  # a table kept in an engine: a lost connection, a refused query
+        return _fail(e)
+    native = answer.source.dialect if answer.source is not None else "sqlite"
+    dialect = dialect or native
+    sql = answer.sql if dialect == native else answer.to_sql(dialect)
     if args.json:
         out = answer.to_dict()
         out["table"] = str(args.table)

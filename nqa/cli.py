@@ -13,12 +13,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"nqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ask", help="answer a question about a CSV table")
-    p.add_argument("table")
+    p = sub.add_parser("ask", help="answer a question about a table (a file, a database table)")
+    p.add_argument("table", help="a CSV/TSV, Parquet, .xlsx or JSON-lines file, a DuckDB database file, "
+                                 "or a postgresql:// URL")
     p.add_argument("question")
+    p.add_argument("--table", dest="source_table", default=None,
+                   help="the table to ask about in a database (name or schema.name)")
+    p.add_argument("--order-by", default=None,
+                   help="the column that orders the rows (first, last, next, previous) of a big file or table")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--model", default=None, help="checkpoint directory (default: the shipped model)")
-    p.add_argument("--dialect", default="sqlite")
+    p.add_argument("--dialect", default=None,
+                   help="SQL dialect to print (default: sqlite; for a table kept in an engine, the engine's)")
 
     p = sub.add_parser("predict", help="answer WTQ-format examples; writes the official prediction format")
     p.add_argument("--examples", required=True)

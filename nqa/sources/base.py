@@ -19,7 +19,8 @@ else ROW_NUMBER() OVER (): the engine's scan order) or `numbered_relation`.
 Optional: `distinct_estimates` (one scan for every column's approximate distinct count; the default
 uses COUNT(DISTINCT)), `mapping_relation` (how a column's typed values reach the engine; the default
 inlines VALUES), `normalized_text` (SQL for `nqa.table.normalize_text` on columns past the profile
-cap), `lower_text`, `number_from_text`, `cache_key`, `close`.
+cap), `lower_text`, `number_from_text`, `prepare_lookup`/`lookup_relation` (a distinct-value
+relation per column past the cap, kept in the engine session's memory), `cache_key`, `close`.
 
 Rules every engine keeps (tests check them with hostile names and values):
 - Read-only: `query` only ever sends one SELECT (it refuses anything else before the engine sees it),
@@ -43,11 +44,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlglot import exp
 
 from nqa.table_io import TableError
+
+_S = TypeVar("_S", bound="EngineSource")
 
 # Engine column types, reduced to what typing a cell needs.
 TYPE_KINDS = ("text", "integer", "float", "decimal", "boolean", "date", "timestamp", "other")
@@ -168,6 +171,17 @@ class EngineSource(ABC):
         accents (DuckDB's strip_accents) should, so 'cafe' finds 'Café'."""
         return exp.Lower(this=text)
 
+    def prepare_lookup(self, col: SourceColumn) -> None:  # noqa: B027 (optional hook)
+        """Called once per text column past the profile cap, at profiling: an engine may build a lookup
+        relation of the column's distinct values and their normalised text (`lookup_relation`) in its
+        own session memory (never in the user's database). Each question's search then reads it, and
+        programs join it for the column's normalised text instead of normalising every row."""
+
+    def lookup_relation(self, col: SourceColumn) -> exp.Expr | None:
+        """A relation with columns "v" (each distinct value of `col`, once) and "norm" (its
+        `normalized_text`), or None: questions search the table itself."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook: engines without a connection keep it)
         """Release the connection (the table itself is untouched)."""
 
@@ -184,7 +198,7 @@ class EngineSource(ABC):
         mtime and size; None disables caching)."""
         return (type(self).__name__, self.name, self.order_by)
 
-    def __enter__(self) -> EngineSource:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:

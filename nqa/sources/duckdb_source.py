@@ -1,14 +1,15 @@
 """DuckDB: big files read in place (CSV/TSV, Parquet, JSON lines), and tables of a DuckDB database.
 
-One in-memory DuckDB connection per source: files are read by table functions (read_parquet,
-read_csv, read_json) straight from disk, out of core; a database file is ATTACHed READ_ONLY, so
-nothing can be written to it. The connection has a memory limit (NQA_DUCKDB_MEMORY, default 512MB)
-and spills to a temporary directory past it. Typed mappings larger than `INLINE_ROWS` travel as Arrow
-tables registered on this connection (its own memory, not the user's database).
+One in-memory DuckDB connection per source: Parquet is read in place by read_parquet, CSV and JSON
+lines once (read_csv, read_json) into a Parquet copy in the temp directory, all out of core; a
+database file is ATTACHed READ_ONLY, so nothing can be written to it. The connection has a memory
+limit (NQA_DUCKDB_MEMORY, default 512MB) and spills to a temporary directory past it. Typed mappings
+larger than `INLINE_ROWS` travel as Arrow tables registered on this connection (its own memory, not
+the user's database).
 
-Row order: Parquet's file_row_number; CSV and JSON lines in the order DuckDB reads them
-(ROW_NUMBER() OVER (), which keeps the file's order: DuckDB preserves insertion order by default);
-a database table in rowid order (its insertion order); a declared order column wins over all.
+Row order: Parquet's file_row_number; CSV and JSON lines are copied once into Parquet in file order
+(read with parallel=false, insertion order preserved), then the same; a database table in rowid order
+(its insertion order); a declared order column wins over all.
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ class DuckDBSource(EngineSource):
         self._rowid = rowid
         self._version = version
         self._registered: dict[int, tuple[str, Any]] = {}
+        self._lookups: dict[str, str] = {}  # column -> temp table of its distinct values (prepare_lookup)
         self._columns = self._describe()
         if order_by is not None and order_by not in {c.name for c in self._columns}:
             names = ", ".join(repr(c.name) for c in self._columns[:20])
@@ -97,8 +99,11 @@ class DuckDBSource(EngineSource):
     @classmethod
     def file(cls, path: str | os.PathLike, fmt: str | None = None, order_by: str | None = None,
              csv_options: dict[str, Any] | None = None) -> DuckDBSource:
-        """A CSV/TSV, Parquet or JSON-lines file, read in place. `fmt`: csv, parquet or json (default:
-        by extension). `csv_options`: read_csv options (delim, quote, escape, encoding...)."""
+        """A CSV/TSV, Parquet or JSON-lines file. Parquet is read in place; CSV and JSON lines are read
+        once by DuckDB (out of core, in file order) into a Parquet copy in the temp directory, kept per
+        file version, so that each question scans columns instead of parsing text again. `fmt`: csv,
+        parquet or json (default: by extension). `csv_options`: read_csv options (delim, quote,
+        escape, encoding, names...)."""
         path = os.fspath(path)
         if not os.path.exists(path):
             raise SourceNotFound(f"{path}: no such file")
@@ -113,11 +118,18 @@ class DuckDBSource(EngineSource):
         elif fmt == "json":
             relation = exp.Anonymous(this="read_json", expressions=[literal, _named("format", "newline_delimited")])
         else:
-            options = {"header": True, "all_varchar": True, "null_padding": True, **(csv_options or {})}
+            # parallel=false: rows in file order, and quoted newlines with ragged rows (null_padding)
+            options = {"header": True, "all_varchar": True, "null_padding": True, "parallel": False,
+                       **(csv_options or {})}
             relation = exp.Anonymous(this="read_csv", expressions=[literal] + [
                 _named(k, v) for k, v in options.items()])
         stat = os.stat(path)
-        return cls(relation, path, _connect(), order_by=order_by, parquet_path=path if fmt == "parquet" else None,
+        con = _connect()
+        parquet = path
+        if fmt != "parquet":
+            parquet = _parquet_copy(con, relation, path, (stat.st_mtime_ns, stat.st_size))
+            relation = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(parquet)])
+        return cls(relation, path, con, order_by=order_by, parquet_path=parquet,
                    version=(stat.st_mtime_ns, stat.st_size))
 
     @classmethod
@@ -191,6 +203,24 @@ class DuckDBSource(EngineSource):
             entry = self._registered[id(columns)] = (name, columns)  # holding `columns` keeps its id unique
         return exp.Table(this=ident(entry[0]))
 
+    def prepare_lookup(self, col: SourceColumn) -> None:
+        """A temporary table of a text column's distinct values and their normalised text, in this
+        connection's memory (DuckDB spills it to the temp directory past the memory limit)."""
+        if col.kind in ("integer", "float", "decimal", "date", "timestamp") or col.name in self._lookups:
+            return
+        from nqa.sources.profile import key_expression
+
+        name = f"nqa_lookup_{len(self._lookups)}"
+        distinct = exp.select(exp.alias_(key_expression(col), "v", quoted=True)).distinct().from_(self.relation())
+        table = exp.select(column("v"), exp.alias_(self.normalized_text(column("v")), "norm", quoted=True)).from_(
+            distinct.subquery("d"))
+        self._run_raw(f"CREATE TEMP TABLE {ident(name).sql('duckdb')} AS {table.sql('duckdb')}")
+        self._lookups[col.name] = name
+
+    def lookup_relation(self, col: SourceColumn) -> exp.Expr | None:
+        name = self._lookups.get(col.name)
+        return exp.Table(this=ident(name)) if name is not None else None
+
     def normalized_text(self, text: exp.Expr) -> exp.Expr:
         return super().normalized_text(exp.Anonymous(this="strip_accents", expressions=[text]))
 
@@ -229,8 +259,36 @@ class DuckDBSource(EngineSource):
                 self._con = None
 
 
+def _parquet_copy(con: Any, relation: exp.Expr, path: str, version: tuple) -> str:
+    """A Parquet copy of what `relation` reads (a CSV or JSON file), in the temp directory, made once
+    per file version and reading options; its path. Written atomically (a partial copy is never used)."""
+    import hashlib
+
+    import duckdb
+
+    key = f"{os.path.abspath(path)}|{version}|{relation.sql('duckdb')}"
+    out_dir = os.path.join(tempfile.gettempdir(), "nqa-parquet")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, hashlib.sha256(key.encode()).hexdigest()[:24] + ".parquet")
+    if os.path.exists(out):
+        return out
+    part = f"{out}.{os.getpid()}.{threading.get_ident()}.part"
+    select = exp.select(exp.Star()).from_(relation).sql("duckdb")
+    try:
+        con.execute(f"COPY ({select}) TO '{_setting(part)}' (FORMAT parquet)")
+    except duckdb.Error as e:
+        if os.path.exists(part):
+            os.remove(part)
+        raise SourceError(f"{path}: DuckDB cannot read it ({_reason(e)})") from None
+    os.replace(part, out)
+    return out
+
+
 def _named(key: str, value: Any) -> exp.Expr:
     """key = value, a named table-function argument."""
+    if isinstance(value, (list, tuple)):
+        return exp.EQ(this=exp.column(key), expression=exp.Array(expressions=[exp.Literal.string(str(v))
+                                                                                for v in value]))
     if isinstance(value, bool):
         lit: exp.Expr = exp.true() if value else exp.false()
     elif isinstance(value, (int, float)):

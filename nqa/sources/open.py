@@ -61,14 +61,14 @@ def open_source(location: Any, *, table: str | None = None, order_by: str | None
         return location
     module = type(location).__module__ or ""
     if module.startswith("pyspark"):
-        from nqa.sources import spark  # type: ignore[attr-defined]
+        from nqa.sources import spark
 
         return spark.open_spark(location, table=table, order_by=order_by)
     if not isinstance(location, (str, os.PathLike)):
         return load_table(location)  # DataFrames, file objects, bytes: in memory as before
     text = os.fspath(location)
     if isinstance(text, str) and re.match(r"^(postgres|postgresql)(\+\w+)?://", text):
-        from nqa.sources import postgres  # type: ignore[attr-defined]
+        from nqa.sources import postgres
 
         return postgres.open_postgres(text, table=table, order_by=order_by)
     path = str(text)
@@ -118,9 +118,8 @@ def _cached(key: tuple, opener) -> EngineSource:
     source = opener()
     with _lock:
         _open[key] = source
-        while len(_open) > _MAX_OPEN:
-            _, old = _open.popitem(last=False)
-            old.close()
+        while len(_open) > _MAX_OPEN:  # forgotten, not closed: a caller may still hold it
+            _open.popitem(last=False)
     return source
 
 
@@ -172,7 +171,8 @@ def load_file(path: str, fmt: str | None = None) -> Table:
 def csv_options(path: str) -> dict[str, Any]:
     """read_csv options matching nqa's own CSV reader on this file: its delimiter (nqa.table_io's
     sniffer), backslash escapes when the file uses them (WikiTableQuestions), and its encoding."""
-    from nqa.table_io import _SNIFF_BYTES, sniff_delimiter, uses_backslash_escapes
+    from nqa.table import unique_names
+    from nqa.table_io import _SNIFF_BYTES, parse_csv_text, sniff_delimiter, uses_backslash_escapes
 
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
@@ -184,8 +184,12 @@ def csv_options(path: str) -> dict[str, Any]:
             encoding = "latin-1"
         text = head[: e.start].decode("utf-8") if encoding == "utf-8" else head.decode("latin-1")
     text = text.removeprefix("\ufeff")
-    options: dict[str, Any] = {"delim": sniff_delimiter(text), "quote": '"', "encoding": encoding}
+    delim = sniff_delimiter(text)
+    options: dict[str, Any] = {"delim": delim, "quote": '"', "encoding": encoding}
     options["escape"] = "\\" if uses_backslash_escapes(text) else '"'
+    rows = parse_csv_text(text[: text.rfind("\n") + 1] or text, path, delimiter=delim)
+    if rows:  # the header as nqa names it: blanks 'column N', repeats ' (2)'
+        options["names"] = unique_names(rows[0])
     return options
 
 

@@ -36,10 +36,20 @@ from sqlglot import exp
 from nqa.sources.base import EngineSource, SourceColumn, SourceQueryError, column
 from nqa.table import Column, Table, make_column, unique_names
 
-PROFILE_CAP = int(os.environ.get("NQA_PROFILE_CAP", 100_000))
-SAMPLE_ROWS = 1_000_000  # a column estimated past the cap is profiled from this many rows
+PROFILE_CAP = int(os.environ.get("NQA_PROFILE_CAP", 100_000))  # distinct cells held per text column
+# Numbers, dates and timestamps need no distinct list for exactness: their SQL forms are the engine's
+# own casts and date parts (nqa.sources.relation), and a question's numbers are looked up. So they are
+# profiled in full only up to this many distinct values.
+NUMERIC_CAP = int(os.environ.get("NQA_PROFILE_NUMERIC_CAP", 2_000))
+SAMPLE_CAP = 10_000  # values kept of a column past its cap (its kind is read from them)
+SAMPLE_ROWS = 1_000_000  # a column estimated far past its cap is sampled from this many rows
 EXTRA_SLOTS = 512  # cells of incomplete columns that match one question
 _ESTIMATE_SLACK = 1.25  # distinct-count estimates (HyperLogLog) err by a few percent
+NUMERIC_KINDS = ("integer", "float", "decimal", "date", "timestamp")
+
+
+def column_cap(col: SourceColumn, cap: int = PROFILE_CAP) -> int:
+    return min(cap, NUMERIC_CAP) if col.kind in NUMERIC_KINDS else cap
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,35 +129,77 @@ def profile_source(source: EngineSource, cap: int = PROFILE_CAP, progress=None) 
         raise SourceQueryError(f"{source.name}: the table has no columns")
     if progress:
         progress(0.0, f"counting rows and distinct values of {len(cols)} columns")
-    n_rows, estimates = source.distinct_estimates([c.name for c in cols])
+    try:
+        n_rows, estimates = source.distinct_estimates([c.name for c in cols])
+    except SourceQueryError as e:
+        raise _column_error(source, cols, e) from None
     profiles = []
     for j, (col, est) in enumerate(zip(cols, estimates)):
         if progress:
-            progress((j + 0.5) / (len(cols) + 1), f"indexing column {col.name!r} ({est:,} distinct values)")
-        profiles.append(_profile_column(source, col, est, cap))
+            progress((j + 0.5) / (len(cols) + 1), f"indexing column {col.name!r} (~{est:,} distinct values)")
+        profiles.append(_profile_column(source, col, est, column_cap(col, cap)))
+    incomplete = [p for p in profiles if not p.complete]
+    if incomplete:
+        _weigh_samples(source, incomplete, n_rows)
+        for p in incomplete:
+            source.prepare_lookup(p.source)
     table = build_profile_table(source.name, n_rows, profiles)
     if progress:
         progress(1.0, f"indexed {n_rows:,} rows")
     return table, time.perf_counter() - start
 
 
+def _column_error(source: EngineSource, cols: list[SourceColumn], error: SourceQueryError) -> SourceQueryError:
+    """The error naming the column the engine cannot read or compare (each probed alone)."""
+    for col in cols:
+        try:
+            source.distinct_estimates([col.name])
+        except SourceQueryError as e:
+            return SourceQueryError(f"{source.name}: column {col.name!r} ({col.engine_type or col.kind}): the engine "
+                                    f"cannot read or compare its values ({e})")
+    return error
+
+
 def _profile_column(source: EngineSource, col: SourceColumn, estimate: int, cap: int) -> ColumnProfile:
+    """The column's distinct values with their counts: all of them (complete) when at most `cap`,
+    else the SAMPLE_CAP most frequent (of the first SAMPLE_ROWS rows when far past the cap)."""
     key = key_expression(col)
     count = exp.Count(this=exp.Star())
     relation: exp.Expr = source.relation()
-    if estimate > cap * _ESTIMATE_SLACK:  # too many to count exactly: the most frequent of a sample
+    far = estimate > cap * _ESTIMATE_SLACK
+    if far:  # counting every distinct value would cost more than the profile is worth
         relation = exp.select(exp.Star()).from_(relation).limit(SAMPLE_ROWS).subquery("nqa_sample")
+    keep = SAMPLE_CAP if far else cap + 1
     q = (exp.select(exp.alias_(key, "v", quoted=True), exp.alias_(count, "n", quoted=True)).from_(relation)
-         .group_by(key.copy()).order_by(exp.Ordered(this=count.copy(), desc=True)).limit(cap + 1))
+         .group_by(key.copy()).order_by(exp.Ordered(this=count.copy(), desc=True)).limit(keep))
     try:
         rows = source.query(q)
     except SourceQueryError as e:
         raise SourceQueryError(f"{source.name}: column {col.name!r} ({col.engine_type or col.kind}) cannot be "
                                f"grouped or compared by the engine: {e}") from None
-    complete = len(rows) <= cap and estimate <= cap * _ESTIMATE_SLACK
-    rows = rows[:cap]
+    complete = not far and len(rows) <= cap
+    if not complete:
+        rows = rows[:SAMPLE_CAP]
     return ColumnProfile(col, [r[0] for r in rows], np.array([int(r[1]) for r in rows], dtype=np.int64),
                          complete, estimate)
+
+
+def _weigh_samples(source: EngineSource, profiles: list[ColumnProfile], n_rows: int) -> None:
+    """Scale a sampled column's counts to its true non-NULL count (one scan for all of them), so that
+    the share of rows with a value is the table's, not the sample's."""
+    counts = [exp.Count(this=column(p.source.name)) for p in profiles]
+    row = source.query(exp.select(*counts).from_(source.relation()))[0]
+    for p, non_null in zip(profiles, row):
+        is_null = np.array([v is None for v in p.values], dtype=bool)
+        sampled = int(p.counts[~is_null].sum())
+        if sampled:
+            p.counts = np.where(is_null, 0, np.rint(p.counts * (int(non_null) / sampled))).astype(np.int64)
+        if n_rows - int(non_null) > 0:
+            if is_null.any():
+                p.counts[np.flatnonzero(is_null)[0]] = n_rows - int(non_null)
+            else:
+                p.values.append(None)
+                p.counts = np.append(p.counts, n_rows - int(non_null))
 
 
 def build_profile_table(name: str, n_rows: int, profiles: list[ColumnProfile]) -> ProfileTable:
@@ -183,61 +235,110 @@ def _typed_column(name: str, raw_name: str, values: list[Any], counts: np.ndarra
 
 
 def question_table(source: EngineSource, base: ProfileTable, question: str) -> ProfileTable:
-    """`base`, or (when some column is past the cap) a copy where each incomplete column also holds
-    the cells the engine finds for this question's words and numbers."""
+    """`base`, or (when some column is past its cap) a copy where each incomplete column also holds
+    the cells the engine finds for this question's words and numbers (typed once each; the base
+    column's typed cells are reused, not typed again)."""
     incomplete = [j for j, p in enumerate(base.profiles) if not p.complete]
     if not incomplete:
         return base
-    words, numbers = question_terms(question)
+    terms = question_terms(question)
     columns = list(base.columns)
     for j in incomplete:
         prof = base.profiles[j]
-        found = _matching_cells(source, prof.source, words, numbers)
-        known = set(prof.values)
-        extra = [v for v in dict.fromkeys(found) if v not in known][:EXTRA_SLOTS]
-        if not extra:
-            continue
-        width = base.n_rows
-        values = prof.values + extra
-        counts = np.concatenate([prof.counts, np.zeros(len(extra), dtype=np.int64)])
-        columns[j] = _typed_column(base.columns[j].name, prof.source.name, values, counts, width,
-                                   kind=base.columns[j].kind)
+        known = prof.cache.get("known")
+        if known is None:
+            known = prof.cache["known"] = set(prof.values)
+        extra = [v for v in dict.fromkeys(_matching_cells(source, prof.source, terms)) if v not in known]
+        if extra:
+            columns[j] = _with_extra(base.columns[j], len(prof.values), extra)
     return ProfileTable(columns, base.source, source_rows=base.source_rows, profiles=base.profiles,
                         n_distinct=base.n_distinct)
 
 
-def question_terms(question: str) -> tuple[list[str], list[float]]:
-    """(words that may name a cell, numbers) of a question: normalised non-stop words, and the
-    numbers nqa.question reads (digits, number words, dates' years)."""
+def _with_extra(col: Column, n: int, extra: list[Any]) -> Column:
+    """`col` (its first n entries real, the rest padding) with `extra` cells in place of padding."""
+    extra = extra[: len(col.raw) - n]
+    typed = _typed_column(col.name, col.raw_name, extra, np.zeros(len(extra), dtype=np.int64), len(extra))
+    k = n + len(extra)
+    pad = len(col.raw) - k
+    assert col.counts is not None
+
+    def join(a: list, b: list) -> list:
+        return a[:n] + b + a[:1] * pad
+
+    numbers = np.concatenate([col.numbers[:n], typed.numbers, col.numbers[:1].repeat(pad)])
+    out = Column(name=col.name, raw_name=col.raw_name, raw=join(col.raw, typed.raw), text=join(col.text, typed.text),
+                 numbers=numbers, dates=join(col.dates, typed.dates), kind=col.kind,
+                 counts=np.concatenate([col.counts[:n], typed.counts, np.zeros(pad, dtype=np.int64)]))
+    return out
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """What of a question may name a cell: normalised non-stop words, and the numbers, years and
+    months nqa.question reads (digits, number words, dates)."""
+
+    words: list[str]
+    numbers: list[float]
+    years: list[float]
+    months: list[float]
+
+
+def question_terms(question: str) -> QuestionTerms:
     from nqa.question import STOP_WORDS, parse_question
     from nqa.table import normalize_text
 
     words = [w for w in dict.fromkeys(normalize_text(question).split()) if w not in STOP_WORDS]
-    numbers = []
+    numbers, years, months = [], [], []
     for c in parse_question(question).constants:
-        if c.number is not None and c.kind == "number":
+        if c.number is None:
+            continue
+        if c.kind == "month":
+            months.append(float(c.number))
+        elif c.kind == "number":
             numbers.append(float(c.number))
-    return words, list(dict.fromkeys(numbers))
+            if c.is_year:
+                years.append(float(c.number))
+    return QuestionTerms(words, list(dict.fromkeys(numbers)), list(dict.fromkeys(years)), list(dict.fromkeys(months)))
 
 
-def _matching_cells(source: EngineSource, col: SourceColumn, words: list[str], numbers: list[float]) -> list[Any]:
-    """Distinct cells of `col` containing one of `words` (as a substring of the lower-cased text: a
-    superset of nqa's token match; shortest first) or equal to one of `numbers`."""
-    c = key_expression(col)
+def _matching_cells(source: EngineSource, col: SourceColumn, terms: QuestionTerms) -> list[Any]:
+    """Distinct cells of `col` that may match the question: numbers equal to one of its numbers;
+    dates in one of its years or months; text containing one of its words as a token of its
+    normalised text (in the engine's lookup relation, EngineSource.lookup_relation), else as a
+    substring of its lower-cased text (a superset); shortest cells first."""
+    lookup = source.lookup_relation(col)
+    relation, c = (lookup, column("v")) if lookup is not None else (source.relation(), key_expression(col))
     found: list[Any] = []
+
+    def fetch(cond: exp.Expr, order: exp.Expr | None, limit: int) -> None:
+        q = exp.select(c.copy()).from_(relation.copy()).where(cond).group_by(c.copy())
+        if order is not None:
+            q = q.order_by(order)
+        found.extend(r[0] for r in source.query(q.limit(limit)))
+
     if col.kind in ("integer", "float", "decimal"):
-        if numbers:
-            equal = exp.In(this=exp.cast(c, "DOUBLE"), expressions=[exp.Literal.number(repr(x)) for x in numbers])
-            q = exp.select(c).from_(source.relation()).where(equal).group_by(c.copy()).limit(EXTRA_SLOTS)
-            found += [r[0] for r in source.query(q)]
+        if terms.numbers:
+            fetch(exp.In(this=exp.cast(c.copy(), "DOUBLE"),
+                         expressions=[exp.Literal.number(repr(x)) for x in terms.numbers]), None, EXTRA_SLOTS)
         return found
-    per_word = max(16, EXTRA_SLOTS // max(len(words), 1))
-    lowered = source.lower_text(exp.cast(c, "TEXT"))
-    for w in words:
-        cond = exp.Like(this=lowered.copy(), expression=exp.Literal.string(f"%{_escape_like(w)}%"))
-        q = (exp.select(c).from_(source.relation()).where(cond).group_by(c.copy())
-             .order_by(exp.Length(this=exp.cast(c.copy(), "TEXT"))).limit(per_word))
-        found += [r[0] for r in source.query(q)]
+    if col.kind in ("date", "timestamp"):
+        parts = [exp.In(this=exp.Extract(this=exp.var(part), expression=c.copy()),
+                        expressions=[exp.Literal.number(int(x)) for x in xs])
+                 for part, xs in (("YEAR", terms.years), ("MONTH", terms.months)) if xs]
+        if parts:
+            fetch(exp.or_(*parts), None, EXTRA_SLOTS)
+        return found
+    per_word = max(16, EXTRA_SLOTS // max(len(terms.words), 1))
+    if lookup is not None:  # the normalised text is there: search whole tokens, as nqa matches
+        padded: exp.Expr = exp.DPipe(this=exp.DPipe(this=exp.Literal.string(" "), expression=column("norm")),
+                                     expression=exp.Literal.string(" "))
+        pattern = "% {} %"
+    else:
+        padded, pattern = source.lower_text(exp.cast(c.copy(), "TEXT")), "%{}%"
+    for w in terms.words:
+        cond = exp.Like(this=padded.copy(), expression=exp.Literal.string(pattern.format(_escape_like(w))))
+        fetch(cond, exp.Length(this=exp.cast(c.copy(), "TEXT")), per_word)
     return found
 
 

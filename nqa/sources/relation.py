@@ -34,6 +34,17 @@ from nqa.sources.profile import ProfileTable, key_expression
 from nqa.sql import ColumnNames, Schema, program_to_expression, schema_for
 
 _DERIVED = ("norm", "number", "value", "year", "month")
+# Derived forms an engine computes exactly as nqa.table types the same value (checked by the agreement
+# runs and tests/test_sources.py): integers' digits and numbers, floats' numbers, dates' ISO text,
+# ordinal, year and month, timestamps' date parts. Everything else of a profiled column comes from its
+# mapping (the Python typing of each distinct value).
+NATIVE: dict[str, tuple[str, ...]] = {
+    "integer": ("norm", "number", "value"),
+    "decimal": ("number", "value"),
+    "float": ("number", "value"),
+    "date": ("norm", "number", "value", "year", "month"),
+    "timestamp": ("number", "value", "year", "month"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,6 @@ def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, 
         inner = exp.select(exp.Star()).from_(inner).subquery(src)
     select = exp.select().from_(inner)
     outputs: list[exp.Expr] = []
-    joins = 0
     for j, (names, prof) in enumerate(zip(schema.columns, table.profiles)):
         wanted, targets = [], set()
         for f in _DERIVED:  # each SQL column once ("value" is "number" on columns without dates)
@@ -94,19 +104,28 @@ def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, 
             outputs.append(exp.alias_(column(prof.source.name, src), names.raw, quoted=True))
         if not wanted:
             continue
-        if prof.complete:
+        # The engine's own casts and date parts where they equal nqa's typing; the mapping elsewhere.
+        native = [f for f in wanted if not prof.complete or f in NATIVE.get(prof.source.kind, ())]
+        mapped = [f for f in wanted if f not in native]
+        lookup = source.lookup_relation(prof.source) if not prof.complete and "norm" in native else None
+        if lookup is not None:  # the engine keeps each distinct value's normalised text: join it
+            native.remove("norm")
+            alias = f"l{j}"
+            select = select.join(exp.alias_(lookup, alias, table=True, quoted=True), join_type="left",
+                                 on=exp.EQ(this=key_expression(prof.source, src), expression=column("v", alias)))
+            outputs.append(exp.alias_(column("norm", alias), names.norm, quoted=True))
+        if native:
+            sql_forms = _sql_forms(source, prof.source, src)
+            for f in native:
+                outputs.append(exp.alias_(sql_forms[f], getattr(names, f), quoted=True))
+        if mapped:
             alias = f"m{j}"
-            mapping = source.mapping_relation(f"nqa_map_{j}", _mapping_columns(table, j, names, wanted))
+            mapping = source.mapping_relation(f"nqa_map_{j}", _mapping_columns(table, j, names, mapped))
             key = key_expression(prof.source, src)
             select = select.join(exp.alias_(mapping, alias, table=True, quoted=True), join_type="left",
                                  on=exp.EQ(this=key, expression=column("key", alias)))
-            joins += 1
-            for f in wanted:
+            for f in mapped:
                 outputs.append(exp.alias_(column(f, alias), getattr(names, f), quoted=True))
-        else:
-            sql_forms = _sql_forms(source, prof.source, src)
-            for f in wanted:
-                outputs.append(exp.alias_(sql_forms[f], getattr(names, f), quoted=True))
     if needs_row:
         outputs.append(exp.alias_(column(row_name, src), schema.row_id, quoted=True))
     if not outputs:  # count over all rows reads no column
@@ -149,22 +168,30 @@ def _mapping_columns(table: ProfileTable, j: int, names: ColumnNames, wanted: li
 
 
 def _sql_forms(source: EngineSource, col: SourceColumn, src: str) -> dict[str, exp.Expr]:
-    """Derived columns of a column past the profile cap, computed by the engine."""
+    """Derived columns computed by the engine: exact for the NATIVE forms of the column's type, an
+    approximation of nqa.table's typing for the others (used for columns past the profile cap only)."""
     c = column(col.name, src)
     text = exp.cast(c.copy(), "TEXT")
     null = exp.cast(exp.Null(), "DOUBLE")
     norm = source.normalized_text(text)
     if col.kind in ("integer", "float", "decimal"):
         number: exp.Expr = exp.cast(c.copy(), "DOUBLE")
+        if col.kind == "integer":  # normalize_text of an integer's digits: the digits without the sign
+            norm = exp.cast(exp.Abs(this=c.copy()), "TEXT")
         return {"norm": norm, "number": number, "value": number.copy(), "year": number.copy(), "month": null}
     if col.kind in ("date", "timestamp"):
         y = exp.cast(exp.Extract(this=exp.var("YEAR"), expression=c.copy()), "DOUBLE")
         m = exp.cast(exp.Extract(this=exp.var("MONTH"), expression=c.copy()), "DOUBLE")
         d = exp.cast(exp.Extract(this=exp.var("DAY"), expression=c.copy()), "DOUBLE")
-        ordinal = exp.Add(this=exp.Add(this=y.copy(), expression=exp.Div(
-            this=exp.Sub(this=m.copy(), expression=exp.Literal.number(1)), expression=exp.Literal.number("12.0"))),
-            expression=exp.Div(this=exp.Sub(this=d, expression=exp.Literal.number(1)),
-                               expression=exp.Literal.number("372.0")))
+        # Date.ordinal: year + (month - 1) / 12 + (day - 1) / 372, added in that order
+        month_part = exp.Div(this=exp.Paren(this=exp.Sub(this=m.copy(), expression=exp.Literal.number(1))),
+                             expression=exp.Literal.number("12.0"))
+        day_part = exp.Div(this=exp.Paren(this=exp.Sub(this=d, expression=exp.Literal.number(1))),
+                           expression=exp.Literal.number("372.0"))
+        ordinal = exp.Add(this=exp.Paren(this=exp.Add(this=y.copy(), expression=month_part)), expression=day_part)
+        if col.kind == "date":  # normalize_text('2020-01-05') = '2020 01 05'
+            norm = exp.Replace(this=text.copy(), expression=exp.Literal.string("-"),
+                               replacement=exp.Literal.string(" "))
         return {"norm": norm, "number": null, "value": ordinal, "year": y, "month": m}
     number = source.number_from_text(text.copy())
     return {"norm": norm, "number": number, "value": number.copy(), "year": number.copy(), "month": null}

@@ -1,0 +1,230 @@
+"""The engine path with a real DuckDB: sources, profiles, each program's SQL, errors, read-only.
+
+tests/sources_contract.py holds the checks every engine passes; PostgreSQL and Spark run the same ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sources_contract import (
+    HOSTILE_TABLE,
+    QUESTIONS,
+    assert_programs_agree,
+    assert_read_only,
+    hostile_frame,
+    in_memory,
+)
+
+from nqa.sources import (
+    DuckDBSource,
+    EngineSource,
+    SourceConnectionError,
+    SourceError,
+    SourceNotFound,
+    SourceQueryError,
+    open_source,
+    profile,
+)
+from nqa.sources.profile import profile_source, question_table
+from nqa.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def duckdb_file(path: Path, frame: pd.DataFrame, name: str = HOSTILE_TABLE) -> Path:
+    """A DuckDB database holding `frame` as table `name` (insertion order = row order)."""
+    con = duckdb.connect(str(path))
+    con.register("frame", frame)
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
+    con.execute(f'CREATE TABLE "{name.replace(chr(34), chr(34) * 2)}" AS SELECT {cols} FROM frame')
+    con.close()
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def hostile_db(tmp_path) -> Path:
+    return duckdb_file(tmp_path / "shop.duckdb", hostile_frame())
+
+
+def test_every_program_agrees_with_the_executor_on_hostile_names_and_values(hostile_db):
+    before = digest(hostile_db)
+    with DuckDBSource.database_table(hostile_db, HOSTILE_TABLE) as source:
+        assert assert_programs_agree(source, hostile_frame(), QUESTIONS) > 1000
+        assert_read_only(source)
+    assert digest(hostile_db) == before  # nothing was written
+
+
+def test_typed_columns_agree_with_the_dataframe_path(tmp_path):
+    """Integers, floats, dates, timestamps, booleans and NULLs typed by the engine give the cells and
+    answers the in-memory path gives for the same DataFrame (Parquet, read by DuckDB in place)."""
+    frame = pd.DataFrame({
+        "Team": ["Oslo", "Bergen", None, "Oslo", "Tromsø"],
+        "Goals": pd.array([3, -1, None, 12, 0], dtype="Int64"),
+        "Rate": [0.5, 2.0, float("nan"), 1e20, -3.25],
+        "Day": pd.to_datetime(["2020-01-05", "2021-03-01", None, "2019-03-09", "2020-07-09"]).date,
+        "At": pd.to_datetime(["2020-01-05 10:30", "2021-03-01", None, "2019-03-09 23:59:59", "2020-07-09"],
+                             format="ISO8601"),
+        "Won": [True, False, None, True, False],
+    })
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    memory = open_source(path)  # small: in memory, through pandas
+    assert isinstance(memory, Table)
+    with DuckDBSource.file(path) as source:
+        base = profile(source)
+        assert [c.kind for c in base.columns] == [c.kind for c in memory.columns]
+        for col, mem in zip(base.columns, memory.columns):
+            assert set(col.raw) == set(mem.raw), col.name
+        from sources_contract import all_programs
+
+        from nqa.executor import run_programs
+        from nqa.question import parse_question
+        from nqa.sources.answer import run_programs as run_in_engine
+
+        for q in ["how many teams scored 3 goals in 2020?", "which team won in march?"]:
+            qt = question_table(source, base, q)
+            mq, eq = parse_question(q, memory), parse_question(q, qt)
+            assert mq.constants == eq.constants
+            programs = all_programs(memory, len(mq.constants))
+            for p, e, g in zip(programs, run_programs(programs, memory, mq), run_in_engine(source, qt, programs, eq)):
+                assert (e is None) == (g is None)
+                if e is not None and g is not None:
+                    assert g.values == e.values, (q, str(p))
+
+
+def test_columns_past_the_cap_find_the_question_cells(tmp_path):
+    """A column with more distinct values than the cap keeps a sample, and each question's cells are
+    looked up in the engine: the constant is found and the filter selects the right rows."""
+    n = 3000
+    frame = pd.DataFrame({"Customer": [f"Customer {i}" for i in range(n)], "Amount": np.arange(n) % 97,
+                          "Region": ["East", "West", "North"] * (n // 3)})
+    path = tmp_path / "big.parquet"
+    frame.to_parquet(path)
+    with DuckDBSource.file(path) as source:
+        base, _ = profile_source(source, cap=100)
+        assert [p.complete for p in base.profiles] == [False, True, True]
+        q = "how much did customer 2750 spend?"
+        qt = question_table(source, base, q)
+        from nqa.program import Program, Step
+        from nqa.question import parse_question
+        from nqa.sources.answer import run_program
+
+        parsed = parse_question(q, qt)
+        k = next(i for i, c in enumerate(parsed.constants) if c.norm == "customer 2750")
+        ran = run_program(source, qt, Program([Step("filter_eq", 0, constant=k), Step("sum", 1)]), parsed)
+        assert ran is not None and ran.values == [str(2750 % 97)]
+
+
+def test_ask_through_duckdb_gives_the_in_memory_answer(tiny_qa, hostile_db, tmp_path):
+    frame = hostile_frame()
+    with DuckDBSource.database_table(hostile_db) as source:  # the only table: no name needed
+        for q in QUESTIONS:
+            tiny_qa.ask(in_memory(frame), q)  # header encodings cached, as for the engine's ask below
+            mem, eng = tiny_qa.ask(in_memory(frame), q), tiny_qa.ask(source, q)
+            assert (eng.values, str(eng.program), eng.confidence) == (mem.values, str(mem.program), mem.confidence)
+            assert eng.source is source and "SELECT" in eng.sql and eng.run_sql() == eng.values
+            assert json.loads(json.dumps(eng.to_dict()))["answer"] == eng.values
+            with pytest.raises(ValueError, match="stays in"):
+                eng.setup_sql()
+
+
+def test_big_files_go_through_duckdb_and_small_ones_stay_in_memory(tmp_path):
+    frame = hostile_frame().fillna("")
+    csv = tmp_path / "t.csv"
+    frame.to_csv(csv, index=False)
+    assert isinstance(open_source(csv), Table)
+    big = open_source(csv, threshold=0)
+    assert isinstance(big, DuckDBSource)
+    assert profile(big).column_names == in_memory(hostile_frame()).column_names
+    jsonl = tmp_path / "t.jsonl"
+    frame.to_json(jsonl, orient="records", lines=True)
+    assert isinstance(open_source(jsonl), Table) and isinstance(open_source(jsonl, threshold=0), DuckDBSource)
+    xlsx = tmp_path / "t.xlsx"
+    frame.to_excel(xlsx, index=False)
+    small = open_source(xlsx)
+    assert isinstance(small, Table) and small.n_rows == len(frame)
+    streamed = open_source(xlsx, threshold=0)
+    assert isinstance(streamed, DuckDBSource)
+    assert profile(streamed).column_names == small.column_names
+
+
+def test_clear_errors(tmp_path, hostile_db):
+    with pytest.raises(SourceNotFound, match="no such file"):
+        open_source(tmp_path / "missing.parquet")
+    with pytest.raises(SourceNotFound, match="no table 'nope'.*DROP TABLE x"):
+        open_source(hostile_db, table="nope")
+    not_db = tmp_path / "fake.duckdb"
+    not_db.write_bytes(b"not a database at all" * 10)
+    with pytest.raises(SourceError):
+        DuckDBSource.database_table(not_db)
+    two = duckdb_file(tmp_path / "two.duckdb", hostile_frame(), "a")
+    duckdb_file(two, hostile_frame(), "b")
+    with pytest.raises(SourceError, match="holds 2 tables"):
+        open_source(two)
+    with pytest.raises(SourceNotFound, match="no column 'when'"):
+        open_source(hostile_db, order_by="when")
+    # a column the engine cannot read: its values fail to convert when the profile groups them
+    bad = tmp_path / "bad.duckdb"
+    con = duckdb.connect(str(bad))
+    con.execute("CREATE TABLE t (a VARCHAR)")
+    con.execute("INSERT INTO t VALUES ('x'), ('y')")
+    con.execute("CREATE VIEW v AS SELECT a, CAST(a AS INTEGER) AS b FROM t")
+    con.close()
+    with DuckDBSource.database_table(bad, "v") as source, pytest.raises(SourceQueryError, match="column 'b'"):
+        profile_source(source)
+    # the connection lost mid-question: a clear error, the data untouched
+    before = digest(hostile_db)
+    source = DuckDBSource.database_table(hostile_db)
+    base = profile(source)
+    source.close()
+    from nqa.program import Program, Step
+    from nqa.sources.answer import run_program
+
+    with pytest.raises(SourceConnectionError, match="closed"):
+        run_program(source, base, Program([Step("count")]), None)
+    assert digest(hostile_db) == before
+
+
+def test_row_order_from_an_order_column(tiny_qa, tmp_path):
+    frame = pd.DataFrame({"Name": ["b", "c", "a"], "Rank": ["2", "3", "1"]})
+    db = duckdb_file(tmp_path / "o.duckdb", frame, "t")
+    from nqa.program import Program, Step
+    from nqa.sources.answer import run_program
+
+    with DuckDBSource.database_table(db, "t", order_by="Rank") as source:
+        base = profile(source)
+        first = run_program(source, base, Program([Step("first"), Step("print", 0)]), None)
+        assert first is not None and first.values == ["a"]
+    with DuckDBSource.database_table(db, "t") as source:  # insertion order
+        first = run_program(source, profile(source), Program([Step("first"), Step("print", 0)]), None)
+        assert first is not None and first.values == ["b"]
+
+
+def test_cli_asks_a_duckdb_table(hostile_db, tiny_model_dir):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    run = [sys.executable, "-m", "nqa.cli", "ask", str(hostile_db), "--table", HOSTILE_TABLE,
+           "how many orders from the east?", "--json", "--model", str(tiny_model_dir)]
+    proc = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["dialect"] == "duckdb" and "SELECT" in out["sql"]
+    proc = subprocess.run(run[:5] + ["--table", "nope", "q?"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "no table 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_engine_source_is_abstract():
+    with pytest.raises(TypeError):
+        EngineSource()
