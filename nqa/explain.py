@@ -15,8 +15,9 @@ from nqa.table import Table, TableError, load_table
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"  # in the wheel; data/*.csv link here
 
-# The app's limits (stated in its UI; the byte limit matches nqa/app/.streamlit/config.toml).
-MAX_UPLOAD_MB = 10
+# The app's limits (stated in its UI; the byte limit matches nqa/app/.streamlit/config.toml). Uploads
+# over MAX_ROWS rows, or over nqa.sources.ENGINE_THRESHOLD bytes, are read and indexed by DuckDB.
+MAX_UPLOAD_MB = 256
 MAX_ROWS = 20_000
 # Tables larger than this many cells are shown without per-cell highlighting (styling is slow).
 MAX_STYLED_CELLS = 60_000

@@ -81,7 +81,7 @@ def test_other_sample_tables(app):
 
 
 def _upload(app, name: str, data: bytes):
-    app.radio(key="source").set_value("Upload a CSV").run()
+    app.radio(key="source").set_value("Upload a file").run()
     app.file_uploader(key="upload").upload(name, data, "text/csv").run()
     assert not app.exception
 
@@ -114,3 +114,31 @@ def test_a_value_the_table_lacks_gets_i_dont_know_not_a_bold_answer(app, tiny_qa
     assert "## I don't know" in texts(app)
     assert any("No cell mentions 'chainsaw'" in w.value for w in app.warning)
     assert f"## {answer_headline(tiny_qa.ask(ROOT / 'data' / 'orders.csv', q))}" not in texts(app)
+
+
+def test_big_upload_is_read_by_duckdb_and_answered_there(app, tiny_qa):
+    from nqa.explain import MAX_ROWS
+
+    data = b"name,legs\n" + b"".join(f"animal {i},{i % 7}\n".encode() for i in range(MAX_ROWS + 5))
+    _upload(app, "many.csv", data)
+    assert not app.error, [e.value for e in app.error]
+    assert any("Kept in DuckDB" in c.value for c in app.caption)
+    app.text_input(key="question").set_value("which animal has the most legs?")
+    app.button(key="ask").click().run()
+    assert not app.exception and not app.error
+    assert "WITH" in app.code[0].value and "read_parquet" in app.code[0].value.lower()
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "xlsx", "jsonl"])
+def test_parquet_excel_and_json_lines_uploads(app, tiny_qa, tmp_path, suffix):
+    import pandas as pd
+
+    frame = pd.DataFrame({"name": ["cat", "bird", "snake"], "legs": [4, 2, 0]})
+    path = tmp_path / f"pets.{suffix}"
+    {"parquet": lambda: frame.to_parquet(path), "xlsx": lambda: frame.to_excel(path, index=False),
+     "jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[suffix]()
+    _upload(app, path.name, path.read_bytes())
+    assert not app.error, [e.value for e in app.error]
+    app.text_input(key="question").set_value("which animal has the most legs?")
+    app.button(key="ask").click().run()
+    assert not app.exception and not app.error and app.code

@@ -122,7 +122,7 @@ def test_upload_ask_and_read_the_answer_and_sql(page, model_dir, tmp_path):
 
     want = TableQA.from_pretrained(model_dir).ask(ROOT / "data" / "olympics.csv", QUESTION)
 
-    page.get_by_text("Upload a CSV").click()
+    page.get_by_text("Upload a file").click()
     page.locator("input[type='file']").set_input_files(str(ROOT / "data" / "olympics.csv"))
     page.get_by_text("20 rows × 6 columns").wait_for()
 

@@ -30,13 +30,15 @@ from nqa.explain import (
     evidence_cells,
     halting_frame,
     highlighted,
-    read_upload,
     samples,
     step_charts,
     step_label,
     table_frame,
 )
 from nqa.program import answer_text
+from nqa.sources import EngineSource, profile
+from nqa.sources.preview import rows_frame
+from nqa.sources.upload import UPLOAD_TYPES, open_upload
 
 st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")
 # Less empty space above the title than Streamlit's default.
@@ -109,32 +111,41 @@ init_state()
 with st.sidebar:
     st.header("1 · Choose a table")
     sample_list = samples()
-    source = st.radio("Table source", ["Sample table", "Upload a CSV"], key="source", horizontal=True,
+    source = st.radio("Table source", ["Sample table", "Upload a file"], key="source", horizontal=True,
                       label_visibility="collapsed")
     table, table_id, sample, upload_error = None, None, None, None
+    engine: EngineSource | None = None  # a big upload, kept in DuckDB (nqa.sources); `table` is its profile
     if source == "Sample table" and sample_list:
         titles = [s.title for s in sample_list]
         title = st.selectbox("Sample table", titles, key="sample")
         sample = sample_list[titles.index(title or titles[0])]
         table, table_id = get_sample_table(str(sample.path)), f"sample:{sample.name}"
     else:
-        upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="upload",
-                                  help=f"Comma, tab, semicolon or pipe separated; the first row is the header. "
-                                       f"Up to {MAX_UPLOAD_MB} MB and {MAX_ROWS:,} rows.")
-        st.caption(f"Limits: {MAX_UPLOAD_MB} MB per file, {MAX_ROWS:,} rows. The first row must hold "
-                   "the column names.")
+        upload = st.file_uploader("Table file", type=UPLOAD_TYPES, key="upload",
+                                  help="CSV/TSV (comma, tab, semicolon or pipe separated), Parquet, Excel (.xlsx) "
+                                       f"or JSON lines; the first row is the header. Up to {MAX_UPLOAD_MB} MB.")
+        st.caption(f"Up to {MAX_UPLOAD_MB} MB per file. Tables over {MAX_ROWS:,} rows or a few MB are read "
+                   "and indexed by DuckDB, out of memory. The first row must hold the column names.")
         if upload is not None:
             table_id = f"upload:{upload.file_id}"
             cached = st.session_state.get("upload_cache")
             if cached and cached[0] == table_id:
-                table = cached[1]
+                table, engine = cached[1], cached[2]
             else:
                 try:
-                    table = read_upload(upload.getvalue(), upload.name)
-                    st.session_state.upload_cache = (table_id, table)
+                    opened = open_upload(upload.getvalue(), upload.name, max_rows=MAX_ROWS)
+                    if isinstance(opened, EngineSource):
+                        bar = st.progress(0.0, text=f"Reading and indexing {upload.name}…")
+                        engine = opened
+                        table = profile(opened, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0),
+                                                                                    text=msg))
+                        bar.empty()
+                    else:
+                        table = opened
+                    st.session_state.upload_cache = (table_id, table, engine)
                 except TableError as e:
                     upload_error = str(e)
-                    table = None
+                    table, engine = None, None
 
     st.header("2 · SQL dialect")
     dialect = st.selectbox("SQL dialect", SQL_DIALECTS, key="dialect", label_visibility="collapsed",
@@ -148,8 +159,8 @@ if st.session_state.pending and table is not None:
     try:
         question = check_question(st.session_state.question)
         qa = get_model(os.environ.get("NQA_MODEL") or None)
-        with st.spinner("Thinking…"):
-            answer = qa.ask(table, question)
+        with st.spinner("Thinking…" if engine is None else "Thinking, and running the SQL in DuckDB…"):
+            answer = qa.ask(engine if engine is not None else table, question)
         st.session_state.result = (table_id, answer)
         st.session_state.history.append({"table": table.source.split("/")[-1], "question": question,
                                          "answer": answer.text, "confidence": answer.confidence})
@@ -188,16 +199,21 @@ st.markdown(
 
 if upload_error is not None:
     st.error(f"This file cannot be used as a table: {upload_error}", icon=":material/error:")
-    st.info("Upload a CSV file (comma, tab, semicolon or pipe separated) whose first row holds the column "
+    st.info("Upload a table file (CSV, Parquet, Excel .xlsx or JSON lines) whose first row holds the column "
             "names, or pick a sample table.", icon=":material/arrow_back:")
     st.stop()
 if table is None:
     st.info("Choose a sample table or upload a CSV file in the sidebar to begin.", icon=":material/arrow_back:")
     st.stop()
 
-with st.expander(f"The table · {table.n_rows:,} rows × {table.n_cols} columns", icon=":material/table:",
+n_rows = table.source_rows if engine is not None else table.n_rows
+with st.expander(f"The table · {n_rows:,} rows × {table.n_cols} columns", icon=":material/table:",
                  expanded=st.session_state.result is None):
-    st.dataframe(table_frame(table), key="table_preview", width="stretch")
+    if engine is not None:
+        st.caption(f"Kept in DuckDB and read from disk as needed; the first rows (of {n_rows:,}):")
+        st.dataframe(rows_frame(engine, table), key="table_preview", width="stretch")
+    else:
+        st.dataframe(table_frame(table), key="table_preview", width="stretch")
     kinds = ", ".join(f"{c.name} ({c.kind})" for c in table.columns)
     st.caption(f"Columns and how they were read: {kinds}")
 
@@ -252,9 +268,18 @@ tab_table, tab_program, tab_sql, tab_alt = st.tabs(["Answer in the table", "Prog
 
 final_rows = answer.selections[-1] if answer.selections else []
 with tab_table:
-    st.markdown(legend(), unsafe_allow_html=True)
-    st.dataframe(highlighted(table, answer.cells, final_rows, evidence_cells(answer)), key="answer_table",
-                 width="stretch")
+    if answer.source is not None:  # a big table: the rows the answer's cells are in, fetched from DuckDB
+        positions = [r for r, _ in answer.cells]
+        if positions:
+            st.caption(f"The rows holding the answer ({len(positions):,}; the first 1,000 shown):")
+            st.dataframe(rows_frame(answer.source, table, positions), key="answer_table",
+                         width="stretch")
+        else:
+            st.caption("This answer is computed over the rows (a count, a sum…): the SQL tab shows how.")
+    else:
+        st.markdown(legend(), unsafe_allow_html=True)
+        st.dataframe(highlighted(table, answer.cells, final_rows, evidence_cells(answer)), key="answer_table",
+                     width="stretch")
 
 with tab_program:
     program = answer.program
@@ -271,7 +296,7 @@ with tab_program:
                 with col:
                     st.caption(name)
                     st.altair_chart(prob_chart(frame), key=f"chart_{i}_{name}", width="stretch")
-            if i < n_sel:
+            if i < n_sel and i < len(answer.selections):
                 rows = answer.selections[i]
                 with st.expander(f"Rows selected after this step: {len(rows):,}"):
                     st.dataframe(highlighted(table, (), rows), key=f"step_rows_{i}", width="stretch")
@@ -283,22 +308,32 @@ with tab_program:
 
 with tab_sql:
     try:
+        # a table kept in DuckDB: its query in DuckDB's dialect unless another engine's is picked
         sql = answer.sql if dialect == "sqlite" else answer.to_sql(dialect)
-        setup = answer.setup_sql(dialect)
+        setup = answer.setup_sql(dialect) if answer.source is None else ""
     except Exception as e:  # a dialect the SQL generator cannot express
         st.error(f"No {dialect} SQL for this program: {e}")
     else:
-        st.caption(f"This {dialect} query returns the answer. Copy it with the button in the corner, or "
-                   "download it together with the statements that create and fill the table. Besides each "
-                   "column as written, the table has helper columns: “(number)” holds the number read from "
-                   "the cell, “(norm)” its lower-cased text; `row_id` keeps the row order.")
-        st.code(sql, language="sql")
-        d1, d2 = st.columns(2)
-        d1.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
-                           mime="application/sql", key="download_sql", width="stretch")
-        d2.download_button("Download table + query (.sql)", setup.rstrip() + "\n\n" + sql + "\n",
-                           file_name=f"nqa_table_and_query_{dialect}.sql", mime="application/sql",
-                           key="download_script", width="stretch")
+        if answer.source is not None:
+            shown = answer.source.dialect if dialect == "sqlite" else dialect
+            st.caption(f"DuckDB ran this query over the file itself to compute the answer (shown in {shown}). "
+                       "The first WITH computes each column's helper forms from the raw cells: “(number)”, "
+                       "“(norm)” and `row_id` (the row order).")
+            st.code(sql, language="sql")
+            st.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
+                               mime="application/sql", key="download_sql")
+        else:
+            st.caption(f"This {dialect} query returns the answer. Copy it with the button in the corner, or "
+                       "download it together with the statements that create and fill the table. Besides each "
+                       "column as written, the table has helper columns: “(number)” holds the number read from "
+                       "the cell, “(norm)” its lower-cased text; `row_id` keeps the row order.")
+            st.code(sql, language="sql")
+            d1, d2 = st.columns(2)
+            d1.download_button("Download the query (.sql)", sql, file_name=f"nqa_query_{dialect}.sql",
+                               mime="application/sql", key="download_sql", width="stretch")
+            d2.download_button("Download table + query (.sql)", setup.rstrip() + "\n\n" + sql + "\n",
+                               file_name=f"nqa_table_and_query_{dialect}.sql", mime="application/sql",
+                               key="download_script", width="stretch")
 
 with tab_alt:
     if answer.alternatives:
