@@ -117,7 +117,7 @@ class PostgresRunner(Runner):
 
 class SparkRunner(Runner):
     """The setup's CREATE TABLE + INSERT become one temporary view over VALUES (a managed table
-    would write files for every record); the view's columns are cast to the CREATE TABLE's types."""
+    would write files for every record), in one partition; each value is cast to its column's type."""
 
     dialect = "spark"
 
@@ -158,7 +158,10 @@ def _spark_view(setup: list[str]) -> str:
     else:  # an empty table: one row of NULLs, filtered out
         query = exp.select(*[exp.alias_(exp.cast(exp.null(), d.args["kind"]), d.this.copy()) for d in defs]).where(
             exp.false())
-    return f"CREATE OR REPLACE TEMPORARY VIEW {table.sql(dialect='spark')} AS {query.sql(dialect='spark')}"
+    # One partition, as Spark reads a small file: a table of local rows is split across the session's
+    # cores, and SUM/AVG then add partition sums (13.3 where row order gives 13.299999999999999).
+    select = query.sql(dialect="spark").removeprefix("SELECT ")
+    return f"CREATE OR REPLACE TEMPORARY VIEW {table.sql(dialect='spark')} AS SELECT /*+ COALESCE(1) */ {select}"
 
 
 @contextlib.contextmanager
