@@ -472,6 +472,10 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     calibration = calibration or Calibration()
     confidence = calibration(beam_probability(runs, ex.values))
     unsure = unsure_reason(question, table, confidence, calibration)
+    if source is not None and unsure is None:
+        from nqa.sources.answer import truncation_note
+
+        unsure = truncation_note(ex)
     alternatives = [Alternative(e.values, p.probability, p, table, question, source)
                     for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
     return Answer(

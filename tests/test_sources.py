@@ -228,3 +228,16 @@ def test_cli_asks_a_duckdb_table(hostile_db, tiny_model_dir):
 def test_engine_source_is_abstract():
     with pytest.raises(TypeError):
         EngineSource()
+
+
+def test_a_long_printed_answer_is_cut_and_says_so(hostile_db, monkeypatch):
+    from nqa.program import Program, Step
+    from nqa.sources import answer as engine_answer
+
+    monkeypatch.setattr(engine_answer, "PRINT_LIMIT", 4)
+    with DuckDBSource.database_table(hostile_db) as source:
+        ran = engine_answer.run_program(source, profile(source), Program([Step("print", 0)]), None)
+        assert ran is not None and len(ran.values) == 4 and engine_answer.truncation_note(ran)
+        short = engine_answer.run_program(source, profile(source),
+                                          Program([Step("first"), Step("print", 0)]), None)
+        assert short is not None and engine_answer.truncation_note(short) is None

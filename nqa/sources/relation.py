@@ -72,7 +72,10 @@ def engine_query(source: EngineSource, table: ProfileTable, program: Program,
     select = program_to_expression(program, table, name, question)
     used = {c.name for c in select.find_all(exp.Column)}
     derived = derived_relation(source, table, schema_for(table, name), used)
-    cte = exp.CTE(this=derived, alias=exp.TableAlias(this=ident(name)))
+    # Inlined where it is read (DuckDB and PostgreSQL would materialise a CTE read twice: every row's
+    # derived columns written out before the filters run).
+    inline = False if source.dialect in ("duckdb", "postgres") else None
+    cte = exp.CTE(this=derived, alias=exp.TableAlias(this=ident(name)), materialized=inline)
     with_ = select.args.get("with_")
     if with_ is None:
         select.set("with_", exp.With(expressions=[cte]))
