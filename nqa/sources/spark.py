@@ -24,8 +24,8 @@ float (4 bytes) too, because Spark prints 0.1 for a float whose double is 0.1000
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -48,7 +48,6 @@ KINDS = {
     "double": "float", "decimal": "decimal", "boolean": "boolean", "date": "date",
     "timestamp": "timestamp", "timestamp_ntz": "timestamp",
 }
-_views = itertools.count()
 
 
 def _reason(e: BaseException) -> str:
@@ -206,7 +205,7 @@ def open_spark(frame_or_session: Any, table: str | None = None, order_by: str | 
 
 
 def _frame_source(frame: Any, order_by: str | None) -> SparkSource:
-    view = f"nqa_frame_{next(_views)}"
+    view = f"nqa_frame_{uuid.uuid4().hex}"  # never the name of a view the user made
     try:
         frame.createOrReplaceTempView(view)
     except Exception as e:
