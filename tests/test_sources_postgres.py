@@ -229,3 +229,21 @@ def test_order_by_column_numbers_rows(qa, postgres, writer):
     in_order = load_table(frame.sort_values("Pos"))
     for q in ["what is the first step?", "what is the last step?"]:
         assert qa.ask(source, q).values == qa.ask(in_order, q).values
+
+
+def test_every_program_agrees_with_the_executor(postgres, writer):
+    """tests/sources_contract.py: every op's SQL on hostile names and values (NULLs included) gives
+    the exact executor's values; writes are refused; the table is unchanged."""
+    from sources_contract import HOSTILE_TABLE as CONTRACT_TABLE
+    from sources_contract import QUESTIONS as CONTRACT_QUESTIONS
+    from sources_contract import assert_programs_agree, assert_read_only, hostile_frame
+
+    create(writer, CONTRACT_TABLE, hostile_frame())
+    before = contents(writer, CONTRACT_TABLE)
+    source = PostgresSource(postgres.url, CONTRACT_TABLE)
+    try:
+        assert assert_programs_agree(source, hostile_frame(), CONTRACT_QUESTIONS) > 1000
+        assert_read_only(source)
+    finally:
+        source.close()
+    assert contents(writer, CONTRACT_TABLE) == before

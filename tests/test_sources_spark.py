@@ -116,3 +116,23 @@ def test_a_column_spark_cannot_compare(qa, spark):
     assert qa.ask(source, q).values == qa.ask(load_table(as_text), q).values
     with pytest.raises(SourceQueryError, match="cannot order rows by column 'Doc'"):
         open_spark(df, order_by="Doc")
+
+
+@pytest.mark.slow
+def test_every_program_agrees_with_the_executor(spark):
+    """tests/sources_contract.py in Spark: every op's SQL on hostile names and values (NULLs included)
+    gives the exact executor's values (~3,000 Spark queries: minutes, so kept out of the default run;
+    python -m pytest -m slow tests/test_sources_spark.py)."""
+    from sources_contract import HOSTILE_TABLE as CONTRACT_TABLE
+    from sources_contract import QUESTIONS as CONTRACT_QUESTIONS
+    from sources_contract import assert_programs_agree, assert_read_only, hostile_frame
+
+    frame = hostile_frame()
+    text_df(spark, frame).createOrReplaceTempView(f"`{CONTRACT_TABLE.replace('`', '``')}`")
+    source = open_spark(spark, table=CONTRACT_TABLE)
+    try:
+        assert assert_programs_agree(source, frame, CONTRACT_QUESTIONS) > 1000
+        assert_read_only(source)
+    finally:
+        source.close()
+        spark.catalog.dropTempView(f"`{CONTRACT_TABLE.replace('`', '``')}`")
