@@ -103,3 +103,36 @@ def child_engine(model: str | None, rows: int, workdir: str | None = None) -> di
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def growth_figure(runs: list[dict], path: str) -> None:
+    """Seconds per question (max and median) and index seconds against rows, log-log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r["rows"] for r in runs]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    ax.plot(rows, [r["ask_max_s"] for r in runs], "o-", label="slowest of 5 questions")
+    ax.plot(rows, [r["ask_median_s"] for r in runs], "o-", label="median question")
+    ax.plot(rows, [r["index_s"] for r in runs], "s--", label="index (once per table)")
+    for n, limit in sorted(BUDGETS.items()):
+        ax.plot([n], [limit], "rx")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rows (Parquet on disk, DuckDB)")
+    ax.set_ylabel("seconds")
+    ax.set_title("nqa on big tables: seconds per question (x: budget)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+if __name__ == "__main__":  # python -m nqa.bench_engine BENCH_LOG OUT.png: the figure of a bench run
+    import json
+
+    with open(sys.argv[1]) as f:
+        result = json.loads([ln for ln in f if ln.startswith("{")][-1])
+    growth_figure(result["engine"]["runs"], sys.argv[2])

@@ -33,7 +33,8 @@ from nqa.sources.base import (
 
 INLINE_ROWS = 256  # mappings up to this many values are inlined as VALUES (the SQL shown stands alone)
 MEMORY_LIMIT = os.environ.get("NQA_DUCKDB_MEMORY", "512MB")
-DB_ALIAS = "nqa_user_db"
+DB_ALIAS = "nqa_user_db"  # the attached database's name when its file's name cannot be
+_RESERVED_CATALOGS = {"memory", "system", "temp", "main", "information_schema", "pg_catalog"}
 FILE_FORMATS = ("csv", "parquet", "json")
 
 
@@ -143,18 +144,22 @@ class DuckDBSource(EngineSource):
         if not os.path.exists(db_path):
             raise SourceNotFound(f"{db_path}: no such database file")
         con = _connect()
+        # attached under the file's own name, as `duckdb shop.duckdb` names it, so the SQL an answer
+        # shows runs there as it is
+        stem = os.path.splitext(os.path.basename(db_path))[0]
+        alias = stem if stem and stem.casefold() not in _RESERVED_CATALOGS and "\x00" not in stem else DB_ALIAS
         try:
-            con.execute(f"ATTACH '{_setting(db_path)}' AS {DB_ALIAS} (READ_ONLY)")
+            con.execute(f"ATTACH '{_setting(db_path)}' AS {ident(alias).sql('duckdb')} (READ_ONLY)")
         except duckdb.Error as e:
             con.close()
             raise SourceError(f"{db_path}: not a DuckDB database this DuckDB can open ({_reason(e)})") from None
         tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
                              "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
                              "WHERE database_name = ? AND NOT internal ORDER BY 1, 2",
-                             [DB_ALIAS, DB_ALIAS]).fetchall()
+                             [alias, alias]).fetchall()
         schema, name = _pick_table(db_path, table, tables)
         stat = os.stat(db_path)
-        relation = exp.Table(this=ident(name), db=ident(schema), catalog=ident(DB_ALIAS))
+        relation = exp.Table(this=ident(name), db=ident(schema), catalog=ident(alias))
         display = f"{db_path}:{name if schema == 'main' else schema + '.' + name}"
         return cls(relation, display, con, order_by=order_by, rowid=True, version=(stat.st_mtime_ns, stat.st_size))
 
