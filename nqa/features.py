@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nqa.cue_words import CUE_CLASSES, cue_matrix
 from nqa.encoder import Encoded, tokenize_names, tokenize_questions
 from nqa.ops import SoftTable
 from nqa.question import Question, column_match, column_name_spans, match_matrix
@@ -62,6 +63,7 @@ class Features:
     years: np.ndarray | None = None  # (R, C) float64 Column.years, NaN = none (None: no rows)
     col_is_date: np.ndarray | None = None  # (C,) bool
     const_is_year: np.ndarray | None = None  # (K,) bool
+    word_cues: np.ndarray | None = None  # (W, len(CUE_CLASSES)) float32 nqa.cue_words.cue_matrix
 
 
 def answer_targets(table: Table, answer: list[str]) -> tuple[float, np.ndarray | None]:
@@ -149,7 +151,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
                     match, col_feats, const_feats, number, is_text, span, const_col,
                     col_mention=column_mentions(question, table), flags=flags, years=years,
                     col_is_date=np.array([col.kind == "date" for col in table.columns], dtype=bool),
-                    const_is_year=is_year)
+                    const_is_year=is_year, word_cues=cue_matrix(list(question.tokens)))
 
 
 def column_mentions(question: Question, table: Table) -> np.ndarray:
@@ -188,6 +190,7 @@ class Batch:
     answer_items: torch.Tensor  # (B, R, C) long: answer item held by each cell, -1 none
     has_cells: torch.Tensor  # (B,) bool: every answer item is in the table
     col_mention: torch.Tensor | None = None  # (B, C, W) float: Features.col_mention
+    word_cues: torch.Tensor | None = None  # (B, W, len(CUE_CLASSES)) float: Features.word_cues
 
     @property
     def size(self) -> int:
@@ -276,6 +279,8 @@ def collate(feats: list[Features], max_question_pieces: int = 64) -> Batch:
         col_mention=torch.from_numpy(_pad([f.col_mention if f.col_mention is not None else
                                            np.zeros((len(f.column_names), len(f.words)), np.float32)
                                            for f in feats], (C, W), np.float32)),
+        word_cues=torch.from_numpy(_pad([f.word_cues if f.word_cues is not None else cue_matrix(f.words)
+                                         for f in feats], (W, len(CUE_CLASSES)), np.float32)),
     )
 
 

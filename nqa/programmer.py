@@ -63,6 +63,7 @@ from torch import nn
 from nqa import ops
 from nqa.act import Halting, halting_bias_for, halting_weights
 from nqa.attention import masked_softmax
+from nqa.cue_words import CUE_CLASSES
 from nqa.encoder import Encoded, Encoder, EncoderConfig
 from nqa.features import COL_FEATURES, CONST_FEATURES, Batch
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, TERMINAL_OPS, Program
@@ -132,6 +133,10 @@ class ProgrammerConfig:
     # one step can agree ("rank more than 0 and score less than 16"). False: header + features only
     # (every checkpoint trained before this option). Measured on the synthetic task only.
     col_mentions: bool = False
+    # Each question word also carries the classes of the cue phrases it is part of (nqa.cue_words:
+    # 'or more' and 'at least' are both at_least), added to the word vectors and, as their maximum over
+    # the question, to the question vector. False: every checkpoint trained before this option.
+    word_cues: bool = False
 
 
 @dataclass
@@ -223,6 +228,9 @@ class NeuralProgrammer(nn.Module):
         if cfg.col_mentions:
             self.col_mention_proj = nn.Linear(D, D)
         self.const_feat = nn.Linear(len(CONST_FEATURES), D)
+        if cfg.word_cues:
+            self.word_cue = nn.Linear(len(CUE_CLASSES), D, bias=False)
+            self.question_cue = nn.Linear(len(CUE_CLASSES), D, bias=False)
         self.const_norm = nn.LayerNorm(D)
         self.drop = nn.Dropout(cfg.dropout)
         # controller: question attention + GRU cell over [question read, previous op, previous column]
@@ -255,15 +263,24 @@ class NeuralProgrammer(nn.Module):
         # modules' forward, without ~8 us of nn.Module call machinery each at a batch of one
         enc = encoded if encoded is not None else self.encode(batch)
         word_lin, word_norm = cast(nn.Linear, self.word_proj[0]), cast(nn.LayerNorm, self.word_proj[1])
-        words = F.dropout(_layer_norm(word_norm, _linear(word_lin, enc.word_states)),
-                          self.drop.p, self.training)  # (B, W, D)
+        words = _linear(word_lin, enc.word_states)
+        if self.config.word_cues:
+            assert batch.word_cues is not None  # collate builds it for every batch
+            n = min(words.shape[1], batch.word_cues.shape[1])
+            words = words + F.pad(_linear(self.word_cue, batch.word_cues[:, :n]),
+                                  (0, 0, 0, words.shape[1] - n))
+        words = F.dropout(_layer_norm(word_norm, words), self.drop.p, self.training)  # (B, W, D)
         W = words.shape[1]
         if W < batch.word_mask.shape[1]:  # truncated by the encoder's max length
             words = F.pad(words, (0, 0, 0, batch.word_mask.shape[1] - W))
         words = words[:, :batch.word_mask.shape[1]]
         word_mask = batch.word_mask
         question_lin = cast(nn.Linear, self.question_proj[0])
-        question = _layer_norm(cast(nn.LayerNorm, self.question_proj[1]), _linear(question_lin, enc.pooled))  # (B, D)
+        question = _linear(question_lin, enc.pooled)
+        if self.config.word_cues:
+            assert batch.word_cues is not None
+            question = question + _linear(self.question_cue, batch.word_cues.amax(1))
+        question = _layer_norm(cast(nn.LayerNorm, self.question_proj[1]), question)  # (B, D)
         cols = _linear(self.col_proj, enc.col_states) + _linear(self.col_feat, batch.col_feats)
         if self.config.col_mentions:  # + the mean of the question words that name the column
             assert batch.col_mention is not None  # collate builds it for every batch

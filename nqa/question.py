@@ -173,15 +173,25 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
                 k = end + (1 if end < n and tokens[end] == "-" else 0)
                 if k < n and tokens[k].lower() in NUMBER_WORDS and NUMBER_WORDS[tokens[k].lower()] < 10:
                     value, end = value + NUMBER_WORDS[tokens[k].lower()], k + 1
+        start = i
+        if value is not None and source == "number" and _minus_sign_before(tokens, offsets, i):
+            value, start = -value, i - 1  # 'nps -17 or more'; not the dash of '1990-1995' or '18 - 25'
         if value is not None:
             # '3 million', 'two hundred'
-            if end < n and tokens[end].lower() in _MULTIPLIERS and value < 1000:
+            if end < n and tokens[end].lower() in _MULTIPLIERS and abs(value) < 1000:
                 value, end = value * _MULTIPLIERS[tokens[end].lower()], end + 1
-            surface = _surface(text, offsets, i, end)
+            surface = _surface(text, offsets, start, end)
             norm = normalize_text(surface) if source == "number" else _number_norm(value)
-            out.append(Constant("number", surface, norm, float(value), (i, end), source))
+            out.append(Constant("number", surface, norm, float(value), (start, end), source))
         i = end
     return out
+
+
+def _minus_sign_before(tokens: list[str], offsets: list[tuple[int, int]], i: int) -> bool:
+    """A '-' right before token i, itself at the start or after a space: a negative number."""
+    if i == 0 or tokens[i - 1] not in ("-", "\u2212") or offsets[i - 1][1] != offsets[i][0]:
+        return False
+    return i == 1 or offsets[i - 2][1] < offsets[i - 1][0]
 
 
 # Month names that stand for a month only after 'in', 'of', 'during'... ('may' is also a verb).

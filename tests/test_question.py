@@ -184,3 +184,24 @@ def test_match_matrix_with_many_hits():
     m = match_matrix(q, t)
     np.testing.assert_array_equal(m, naive_match(q, t))
     assert m[[c.norm for c in q.constants].index("red team"), :, 0].sum() == 200
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("count customers with nps -17 or more", [-17.0]),   # a minus sign after a space: negative
+    ("temperature below −4", [-4.0]),                    # the Unicode minus too
+    ("-5 degrees", [-5.0]),                              # at the start
+    ("seasons 1990-1995", [1990.0, 1995.0]),             # a range's dash is no sign
+    ("ages 18 - 25", [18.0, 25.0]),                      # nor a dash between spaces
+])
+def test_negative_numbers(text, numbers):
+    consts = parse_question(text).constants
+    assert [c.number for c in consts] == numbers
+    assert all(c.surface in text for c in consts)
+
+
+def test_a_negative_number_matches_negative_cells():
+    t = table_from_rows(["Customer", "NPS"], [["a", "-17"], ["b", "17"]])
+    q = parse_question("customers with nps -17", t)
+    (c,) = [c for c in q.constants if c.kind == "number"]
+    assert c.number == -17.0 and c.surface == "-17"
+    assert match_matrix(q, t)[q.constants.index(c), :, 1].tolist() == [True, False]
