@@ -40,6 +40,7 @@ def cli_ask(args) -> int:
     except (CheckpointError, ValueError) as e:
         return _fail(e)
     try:
+        _index(table)
         answer = qa.ask(table, question)
     except TableError as e:  # a table kept in an engine: a lost connection, a refused query
         return _fail(e)
@@ -60,6 +61,23 @@ def cli_ask(args) -> int:
     except BrokenPipeError:  # `nqa ask ... | head`: the reader left; not an error worth a traceback
         sys.stdout = open(os.devnull, "w")
     return 0
+
+
+def _index(table) -> None:
+    """Profile a table kept in an engine now, showing progress on a terminal (a big one takes seconds)."""
+    from nqa.sources import EngineSource, profile
+
+    if not isinstance(table, EngineSource):
+        return
+    if not sys.stderr.isatty():
+        profile(table)
+        return
+
+    def show(fraction: float, message: str) -> None:
+        print(f"\r\033[Kindexing {table.name}: {fraction:.0%} {message}", end="", file=sys.stderr, flush=True)
+
+    profile(table, progress=show)
+    print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def format_answer(answer, sql: str, dialect: str) -> str:

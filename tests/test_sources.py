@@ -198,6 +198,21 @@ def test_clear_errors(tmp_path, hostile_db):
     assert digest(hostile_db) == before
 
 
+def test_a_file_gone_mid_question_is_a_clear_error(tmp_path):
+    import shutil
+
+    from nqa.program import Program, Step
+    from nqa.sources.answer import run_program
+
+    path = tmp_path / "t.parquet"
+    hostile_frame().to_parquet(path)
+    with DuckDBSource.file(path) as source:
+        base = profile(source)
+        shutil.move(path, tmp_path / "moved.parquet")
+        with pytest.raises(SourceNotFound, match="cannot read the file"):
+            run_program(source, base, Program([Step("count")]), None)
+
+
 def test_row_order_from_an_order_column(tiny_qa, tmp_path):
     frame = pd.DataFrame({"Name": ["b", "c", "a"], "Rank": ["2", "3", "1"]})
     db = duckdb_file(tmp_path / "o.duckdb", frame, "t")
