@@ -34,6 +34,7 @@ from nqa.sources import (
     open_source,
     profile,
 )
+from nqa.sources.open import csv_options
 from nqa.sources.profile import profile_source, question_table
 from nqa.table import Table
 
@@ -256,3 +257,21 @@ def test_a_long_printed_answer_is_cut_and_says_so(hostile_db, monkeypatch):
         short = engine_answer.run_program(source, profile(source),
                                           Program([Step("first"), Step("print", 0)]), None)
         assert short is not None and engine_answer.truncation_note(short) is None
+
+
+def test_ragged_csv_and_json_array_read_alike_both_ways(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text('a,,a\n1,"x\ny",2,extra\n3,4\n', encoding="utf-8")
+    memory = open_source(ragged)
+    assert isinstance(memory, Table)
+    with DuckDBSource.file(ragged, "csv", csv_options=csv_options(str(ragged))) as source:
+        base = profile(source)
+        assert base.column_names == memory.column_names == ["a", "column 2", "a (2)", "column 4"]
+        for col, mem in zip(base.columns, memory.columns):
+            assert set(col.raw) == set(mem.raw)
+    array = tmp_path / "records.json"
+    array.write_text('[{"name": "cat", "legs": 4}, {"name": "bird", "legs": 2}]', encoding="utf-8")
+    memory = open_source(array)
+    assert isinstance(memory, Table) and memory.column_names == ["name", "legs"] and memory.n_rows == 2
+    engine = open_source(array, threshold=0)
+    assert isinstance(engine, DuckDBSource) and profile(engine).column_names == ["name", "legs"]

@@ -117,7 +117,10 @@ class DuckDBSource(EngineSource):
         if fmt == "parquet":
             relation: exp.Expr = exp.Anonymous(this="read_parquet", expressions=[literal])
         elif fmt == "json":
-            relation = exp.Anonymous(this="read_json", expressions=[literal, _named("format", "newline_delimited")])
+            from nqa.sources.open import json_array
+
+            layout = "array" if json_array(path) else "newline_delimited"
+            relation = exp.Anonymous(this="read_json", expressions=[literal, _named("format", layout)])
         else:
             # parallel=false: rows in file order, and quoted newlines with ragged rows (null_padding)
             options = {"header": True, "all_varchar": True, "null_padding": True, "parallel": False,
@@ -128,7 +131,9 @@ class DuckDBSource(EngineSource):
         con = _connect()
         parquet = path
         if fmt != "parquet":
-            parquet = _parquet_copy(con, relation, path, (stat.st_mtime_ns, stat.st_size))
+            names = (csv_options or {}).get("names") if fmt == "csv" else None
+            parquet = _parquet_copy(con, _named_columns(con, relation, names, path), path,
+                                    (stat.st_mtime_ns, stat.st_size))
             relation = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(parquet)])
         return cls(relation, path, con, order_by=order_by, parquet_path=parquet,
                    version=(stat.st_mtime_ns, stat.st_size))
@@ -262,6 +267,26 @@ class DuckDBSource(EngineSource):
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+def _named_columns(con: Any, relation: exp.Expr, names: list[str] | None, path: str) -> exp.Expr:
+    """`relation` with columns past the header's `names` (a ragged CSV's extra fields, which DuckDB
+    calls column2...) named as nqa names them ('column 3'); unchanged without names."""
+    import duckdb
+
+    if not names:
+        return relation
+    try:
+        described = con.execute(f"DESCRIBE {exp.select(exp.Star()).from_(relation).sql('duckdb')}").fetchall()
+    except duckdb.Error as e:
+        raise SourceError(f"{path}: DuckDB cannot read it ({_reason(e)})") from None
+    if len(described) <= len(names):
+        return relation
+    from nqa.table import unique_names
+
+    final = unique_names(list(names) + [""] * (len(described) - len(names)))
+    select = exp.select(*[exp.alias_(column(str(r[0])), n, quoted=True) for r, n in zip(described, final)])
+    return select.from_(relation).subquery("nqa_named")
 
 
 def _parquet_copy(con: Any, relation: exp.Expr, path: str, version: tuple) -> str:

@@ -156,7 +156,7 @@ def load_file(path: str, fmt: str | None = None) -> Table:
         elif fmt == "xlsx":
             df = pd.read_excel(path, engine="openpyxl")
         elif fmt == "json":
-            df = pd.read_json(path, lines=True, dtype=False)
+            df = pd.read_json(path, lines=not json_array(path), dtype=False)
         else:
             raise SourceError(f"{path}: cannot read a {fmt} file as a table")
     except ImportError as e:
@@ -166,6 +166,13 @@ def load_file(path: str, fmt: str | None = None) -> Table:
             raise
         raise SourceError(f"{path}: not a readable {fmt} file ({' '.join(str(e).split())[:300]})") from None
     return load_table(df, name=path)
+
+
+def json_array(path: str) -> bool:
+    """Whether a .json file holds one JSON array of records (else: JSON lines, one record a line)."""
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
 
 
 def csv_options(path: str) -> dict[str, Any]:
