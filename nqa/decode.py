@@ -430,6 +430,9 @@ def _cover_before(greedy: Program, choices: list[_Choice], weights: list[float],
 
 
 def _selects_nothing(program: Program, table: Table, question: Question) -> bool:
+    probe = getattr(table, "selects_nothing", None)  # a table kept in an engine asks it (nqa.sources)
+    if probe is not None:
+        return bool(probe(program, question))
     from nqa.executor import ProgramError, execute
 
     try:

@@ -275,3 +275,27 @@ def test_ragged_csv_and_json_array_read_alike_both_ways(tmp_path):
     assert isinstance(memory, Table) and memory.column_names == ["name", "legs"] and memory.n_rows == 2
     engine = open_source(array, threshold=0)
     assert isinstance(engine, DuckDBSource) and profile(engine).column_names == ["name", "legs"]
+
+
+def test_decoding_asks_the_engine_whether_a_program_selects_rows(hostile_db):
+    """Decoding checks whether a program leaves rows (nqa.decode._selects_nothing); a profile asks
+    its engine and agrees with the executor on the rows themselves."""
+    from nqa.executor import execute
+    from nqa.program import Program, Step
+    from nqa.question import parse_question
+
+    table = in_memory(hostile_frame())
+    q = "how many orders from o'brien in the east were returned?"
+    with DuckDBSource.database_table(hostile_db) as source:
+        qt = question_table(source, profile(source), q)
+        mq, eq = parse_question(q, table), parse_question(q, qt)
+        programs = [Program([Step("filter_eq", j, constant=k), Step("count")])
+                    for j in range(table.n_cols) for k in range(len(mq.constants))]
+        programs += [Program([Step("filter_eq", 0, constant=k), Step("filter_eq", 1, constant=k2), Step("count")])
+                     for k in range(len(mq.constants)) for k2 in range(len(mq.constants))]
+        seen = set()
+        for p in programs:
+            want = not execute(p, table, mq).selection.any()
+            assert qt.selects_nothing(p, eq) == want, str(p)
+            seen.add(want)
+        assert seen == {True, False}

@@ -28,12 +28,16 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlglot import exp
 
 from nqa.sources.base import EngineSource, SourceColumn, SourceQueryError, column
+
+if TYPE_CHECKING:
+    from nqa.program import Program
+    from nqa.question import Question
 from nqa.table import Column, Table, make_column, unique_names
 
 PROFILE_CAP = int(os.environ.get("NQA_PROFILE_CAP", 100_000))  # distinct cells held per text column
@@ -107,6 +111,18 @@ class ProfileTable(Table):
     source_rows: int = 0
     profiles: list[ColumnProfile] = field(default_factory=list, repr=False, compare=False)
     n_distinct: list[int] = field(default_factory=list, repr=False, compare=False)  # profiled entries per column
+    engine: EngineSource | None = field(default=None, repr=False, compare=False)  # where the rows are
+
+    def selects_nothing(self, program: Program, question: Question | None) -> bool:
+        """Whether the program's selection steps leave no row, asked of the engine (decoding checks
+        this where the in-memory path runs the exact executor: nqa.decode._selects_nothing)."""
+        from nqa.program import Program, Step
+        from nqa.sources.answer import run_program
+
+        if self.engine is None:
+            raise SourceQueryError(f"{self.source}: this profile is not connected to its engine")
+        ran = run_program(self.engine, self, Program(list(program.selection_steps) + [Step("count")]), question)
+        return ran is None or ran.values == ["0"]
 
     def __repr__(self) -> str:
         return (f"ProfileTable({self.source!r}, {self.source_rows:,} rows x {self.n_cols} cols: "
@@ -144,6 +160,7 @@ def profile_source(source: EngineSource, cap: int = PROFILE_CAP, progress=None) 
         for p in incomplete:
             source.prepare_lookup(p.source)
     table = build_profile_table(source.name, n_rows, profiles)
+    table.engine = source
     if progress:
         progress(1.0, f"indexed {n_rows:,} rows")
     return table, time.perf_counter() - start
@@ -252,7 +269,7 @@ def question_table(source: EngineSource, base: ProfileTable, question: str) -> P
         if extra:
             columns[j] = _with_extra(base.columns[j], len(prof.values), extra)
     return ProfileTable(columns, base.source, source_rows=base.source_rows, profiles=base.profiles,
-                        n_distinct=base.n_distinct)
+                        n_distinct=base.n_distinct, engine=base.engine)
 
 
 def _with_extra(col: Column, n: int, extra: list[Any]) -> Column:
