@@ -136,3 +136,36 @@ def test_every_program_agrees_with_the_executor(spark):
     finally:
         source.close()
         spark.catalog.dropTempView(f"`{CONTRACT_TABLE.replace('`', '``')}`")
+
+
+STOPPED_SESSION = """
+from training.engines import spark_session
+from nqa.sources import SourceConnectionError
+from nqa.sources.spark import open_spark
+with spark_session(cores=1) as spark:
+    df = spark.createDataFrame([("a", "1"), ("b", "2")], "x string, n string")
+    source = open_spark(df)
+    assert source.query("SELECT COUNT(*) FROM " + source.relation().sql("spark")) == [(2,)]
+    spark.stop()
+    try:
+        source.query("SELECT COUNT(*) FROM " + source.relation().sql("spark"))
+    except SourceConnectionError as e:
+        print("ERROR:", e)
+"""
+
+
+@pytest.mark.slow
+def test_a_stopped_session_is_a_clear_error():
+    """A session stopped under a source (Spark's lost connection) is a SourceConnectionError. In a
+    child process: stopping this process's session would stop every other Spark test's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("pyspark")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", STOPPED_SESSION], capture_output=True, text=True, cwd=root, env=env,
+                         timeout=300)
+    assert "ERROR: Spark DataFrame: the Spark session was stopped" in out.stdout, out.stderr[-2000:]

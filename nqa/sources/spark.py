@@ -147,6 +147,9 @@ class SparkSource(EngineSource):
         with self._lock:
             if self._closed:
                 raise SourceConnectionError(f"{self.name}: the source is closed")
+            if _session_stopped(self._spark):
+                raise SourceConnectionError(f"{self.name}: the Spark session was stopped; open the table again "
+                                            "in a running session")
             try:
                 return action()
             except AnalysisException as e:
@@ -159,7 +162,7 @@ class SparkSource(EngineSource):
                     raise SourceConnectionError(f"{self.name}: the Spark session is gone ({_reason(e)})") from None
                 raise SourceQueryError(f"{self.name}: Spark could not run a query ({_reason(e)})") from None
             except Exception as e:  # py4j errors: the JVM is gone or the session stopped
-                if _stopped(e):
+                if _stopped(e) or _session_stopped(self._spark):
                     raise SourceConnectionError(f"{self.name}: the Spark session is gone ({_reason(e)})") from None
                 raise
 
@@ -170,6 +173,14 @@ def _condition(e: Any) -> str | None:
         return get() if get is not None else None
     except Exception:
         return None
+
+
+def _session_stopped(spark: Any) -> bool:
+    """Whether the session's SparkContext has been stopped (pyspark then fails with AttributeErrors)."""
+    try:
+        return spark.sparkContext._jsc is None
+    except Exception:
+        return True
 
 
 def _stopped(e: BaseException) -> bool:
