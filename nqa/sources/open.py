@@ -72,6 +72,8 @@ def open_source(location: Any, *, table: str | None = None, order_by: str | None
 
         return postgres.open_postgres(text, table=table, order_by=order_by)
     path = str(text)
+    if "\n" in path or len(path) > 4096:  # CSV content passed as a string: load_table says what to do
+        return load_table(path)
     if not os.path.exists(path):
         raise SourceNotFound(f"{path}: no such file")
     if os.path.isdir(path):

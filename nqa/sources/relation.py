@@ -69,9 +69,10 @@ def engine_query(source: EngineSource, table: ProfileTable, program: Program,
     """The program's SELECT over the user's table (raises nqa.sql.SQLError for a program that does not
     fit the table, as program_to_sql does)."""
     name = relation_name(source, table.column_names)
-    select = program_to_expression(program, table, name, question)
+    schema = schema_for(table, name)
+    select = _filters_through_lookups(source, table, schema, program_to_expression(program, table, name, question))
     used = {c.name for c in select.find_all(exp.Column)}
-    derived = derived_relation(source, table, schema_for(table, name), used)
+    derived = derived_relation(source, table, schema, used)
     # Inlined where it is read (DuckDB and PostgreSQL would materialise a CTE read twice: every row's
     # derived columns written out before the filters run).
     inline = False if source.dialect in ("duckdb", "postgres") else None
@@ -82,6 +83,30 @@ def engine_query(source: EngineSource, table: ProfileTable, program: Program,
     else:
         with_.set("expressions", [cte, *with_.expressions])
     return EngineQuery(select, name)
+
+
+def _filters_through_lookups(source: EngineSource, table: ProfileTable, schema: Schema,
+                             select: exp.Select) -> exp.Select:
+    """Filters on the normalised text of a column past the cap, asked of its lookup relation: a
+    predicate P("c (norm)") (equality, token containment, IN) becomes "c" IN (SELECT v FROM lookup
+    WHERE P(norm)). The same rows (a NULL cell fails both), but the predicate runs over the distinct
+    values instead of a join on every row: on 10 million rows the join cost ~1 s a program."""
+    for names, prof in zip(schema.columns, table.profiles):
+        if prof.complete:
+            continue
+        lookup = source.lookup_relation(prof.source)
+        if lookup is None:
+            continue
+        for node in list(select.find_all(exp.EQ, exp.GT, exp.In)):
+            cols = list(node.find_all(exp.Column))
+            if not cols or any(c.name != names.norm for c in cols) or node.find(exp.Select) is not None:
+                continue
+            inner = node.copy()
+            for c in list(inner.find_all(exp.Column)):
+                c.replace(column("norm"))
+            values = exp.select(column("v")).from_(lookup.copy()).where(inner)
+            node.replace(exp.In(this=exp.Column(this=ident(names.raw)), query=values.subquery()))
+    return select
 
 
 def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, used: set[str]) -> exp.Select:
