@@ -42,6 +42,10 @@ _CUES: dict[str, tuple[str, ...]] = {
                   "appears", "appear", "comes up", "come up", "occurs", "occur", "shows up", "mode",
                   "how often", "commonest"),
     "count": ("how many", "number of", "count", "counts", "tally", "quantity of"),
+    # classes after this line came later: add new ones at the end (ProgrammerConfig.word_cues)
+    "difference": ("difference", "differ", "differs", "apart", "gap", "margin", "how much more",
+                   "how many more", "how much less", "how many fewer", "how much higher", "how much lower",
+                   "how much bigger", "how much smaller", "compared to", "compared with"),
 }
 CUE_CLASSES: tuple[str, ...] = tuple(_CUES)
 _PHRASES: dict[tuple[str, ...], set[int]] = {}

@@ -135,8 +135,10 @@ class ProgrammerConfig:
     col_mentions: bool = False
     # Each question word also carries the classes of the cue phrases it is part of (nqa.cue_words:
     # 'or more' and 'at least' are both at_least), added to the word vectors and, as their maximum over
-    # the question, to the question vector. False: every checkpoint trained before this option.
-    word_cues: bool = False
+    # the question, to the question vector. The value is how many of CUE_CLASSES the model reads (the
+    # lexicon only grows at its end, so a checkpoint keeps reading the classes it was trained with);
+    # 0: none (every checkpoint trained before this option).
+    word_cues: int = 0
 
 
 @dataclass
@@ -229,8 +231,10 @@ class NeuralProgrammer(nn.Module):
             self.col_mention_proj = nn.Linear(D, D)
         self.const_feat = nn.Linear(len(CONST_FEATURES), D)
         if cfg.word_cues:
-            self.word_cue = nn.Linear(len(CUE_CLASSES), D, bias=False)
-            self.question_cue = nn.Linear(len(CUE_CLASSES), D, bias=False)
+            if not 0 < cfg.word_cues <= len(CUE_CLASSES):
+                raise ValueError(f"word_cues must be 0..{len(CUE_CLASSES)}, got {cfg.word_cues}")
+            self.word_cue = nn.Linear(cfg.word_cues, D, bias=False)
+            self.question_cue = nn.Linear(cfg.word_cues, D, bias=False)
         self.const_norm = nn.LayerNorm(D)
         self.drop = nn.Dropout(cfg.dropout)
         # controller: question attention + GRU cell over [question read, previous op, previous column]
@@ -267,7 +271,7 @@ class NeuralProgrammer(nn.Module):
         if self.config.word_cues:
             assert batch.word_cues is not None  # collate builds it for every batch
             n = min(words.shape[1], batch.word_cues.shape[1])
-            words = words + F.pad(_linear(self.word_cue, batch.word_cues[:, :n]),
+            words = words + F.pad(_linear(self.word_cue, batch.word_cues[:, :n, :self.config.word_cues]),
                                   (0, 0, 0, words.shape[1] - n))
         words = F.dropout(_layer_norm(word_norm, words), self.drop.p, self.training)  # (B, W, D)
         W = words.shape[1]
@@ -279,7 +283,7 @@ class NeuralProgrammer(nn.Module):
         question = _linear(question_lin, enc.pooled)
         if self.config.word_cues:
             assert batch.word_cues is not None
-            question = question + _linear(self.question_cue, batch.word_cues.amax(1))
+            question = question + _linear(self.question_cue, batch.word_cues[..., :self.config.word_cues].amax(1))
         question = _layer_norm(cast(nn.LayerNorm, self.question_proj[1]), question)  # (B, D)
         cols = _linear(self.col_proj, enc.col_states) + _linear(self.col_feat, batch.col_feats)
         if self.config.col_mentions:  # + the mean of the question words that name the column
