@@ -232,21 +232,33 @@ def _frame_source(frame: Any, order_by: str | None) -> SparkSource:
 
 
 def _table_source(spark: Any, table: str, order_by: str | None) -> SparkSource:
-    """The name as one identifier first (a view named 'csv/1.csv'), then as dotted parts."""
-    candidates = [exp.Table(this=ident(table))]
+    """The name as one identifier first (a view named 'csv/1.csv'), then as dotted parts; looked up in
+    the catalog first, so that a miss logs no Spark error."""
+    quoted = "`" + table.replace("`", "``") + "`"
+    candidates = [(quoted, exp.Table(this=ident(table)))]
     parts = table.split(".")
     if 1 < len(parts) <= 3 and all(parts):
         names = [ident(p.strip("`")) for p in parts]
-        candidates.append(exp.Table(this=names[-1], db=names[-2], catalog=names[0] if len(names) == 3 else None))
-    missing: SourceNotFound | None = None
-    for relation in candidates:
-        try:
+        candidates.append((".".join(n.sql("spark") for n in names),
+                           exp.Table(this=names[-1], db=names[-2], catalog=names[0] if len(names) == 3 else None)))
+    for name, relation in candidates:
+        if _exists(spark, name):
             return SparkSource(spark, relation, f"Spark table {table}", order_by)
-        except SourceNotFound as e:
-            if "order rows by" in str(e):
-                raise
-            missing = e
-    raise SourceNotFound(f"Spark table {table!r} not found ({missing})")
+    try:
+        listing = ", ".join(t.name for t in spark.catalog.listTables()[:30]) or "none"
+    except Exception:
+        listing = "unknown"
+    raise SourceNotFound(f"Spark table {table!r} not found in the session's current database (tables and "
+                         f"views: {listing})")
+
+
+def _exists(spark: Any, name: str) -> bool:
+    if _session_stopped(spark):
+        raise SourceConnectionError("the Spark session was stopped; open the table in a running session")
+    try:
+        return bool(spark.catalog.tableExists(name))
+    except Exception:  # a name Spark cannot parse, or a catalog that cannot be reached
+        return False
 
 
 # =============================================================================================
