@@ -185,6 +185,7 @@ def csv_options(path: str) -> dict[str, Any]:
 
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
+    _check_not_binary(head, path)
     encoding = "utf-8"
     try:
         text = head.decode("utf-8")
@@ -200,6 +201,20 @@ def csv_options(path: str) -> dict[str, Any]:
     if rows:  # the header as nqa names it: blanks 'column N', repeats ' (2)'
         options["names"] = unique_names(rows[0])
     return options
+
+
+def _check_not_binary(head: bytes, path: str) -> None:
+    """The checks nqa's own reader makes on a file's first bytes (nqa.table_io): a known binary format,
+    NUL bytes, control characters. DuckDB would read such a file as one garbled column."""
+    from nqa.table_io import _MAGIC, _check_text
+
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise SourceError(f"{path}: not a text/CSV file (it looks like {what}); export it as CSV first")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise SourceError(f"{path}: not a text/CSV file (it contains binary data, or is UTF-16: a CSV over "
+                          f"{ENGINE_THRESHOLD // 2**20} MiB must be UTF-8 or Latin-1)")
+    _check_text(head.decode("latin-1"), path)
 
 
 def xlsx_to_parquet(path: str) -> str:
