@@ -333,3 +333,15 @@ def test_columns_past_the_cap_give_the_executor_answers(tmp_path):
                 assert (e is None) == (g is None), str(p)
                 if e is not None and g is not None:
                     assert g.values == e.values, (q, str(p), e.values, g.values)
+
+
+def test_cli_sends_a_csv_past_the_threshold_through_duckdb(tmp_path, tiny_model_dir):
+    csv = tmp_path / "pets.csv"
+    csv.write_text("name,legs\ncat,4\nbird,2\nsnake,0\n", encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), NQA_ENGINE_THRESHOLD="10")  # bytes
+    proc = subprocess.run([sys.executable, "-m", "nqa.cli", "ask", str(csv), "which animal has the most legs?",
+                           "--json", "--model", str(tiny_model_dir)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["dialect"] == "duckdb" and "read_parquet" in out["sql"].lower()
