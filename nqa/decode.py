@@ -398,8 +398,11 @@ def _beam(model, ctx, table: Table, question: Question, k: int, beam_size: int, 
         history = controller.history_of(next_op, next_col)
     finished.sort(key=lambda x: -x[0])
     alternatives = [_program(ch, _act_weights(hs), table, question) for _, ch, hs in finished[:k]]
-    if unforced is not None and greedy is not None and _selects_nothing(greedy, table, question):
-        greedy, g_choices, g_weights = unforced, u_choices, u_weights
+    if unforced is not None and greedy is not None:
+        if _selects_nothing(greedy, table, question):
+            greedy, g_choices, g_weights = unforced, u_choices, u_weights
+        else:
+            greedy.covered = True
     if cover and greedy is not None and first_lp is not None:
         greedy = _cover_before(greedy, g_choices, g_weights, first_lp, sel_ok, T, table, question, n_const)
     return (greedy, alternatives) if with_greedy else alternatives
@@ -426,7 +429,10 @@ def _cover_before(greedy: Program, choices: list[_Choice], weights: list[float],
     o, c, kk = step
     first = _select_choice(o, c, kk, n_const > 0, op_lp, col_lp[o] if col_lp.ndim == 2 else col_lp, const_lp)
     candidate = _program([first] + choices, [0.0] + weights, table, question)
-    return greedy if _selects_nothing(candidate, table, question) else candidate
+    if _selects_nothing(candidate, table, question):
+        return greedy
+    candidate.covered = True
+    return candidate
 
 
 def _selects_nothing(program: Program, table: Table, question: Question) -> bool:

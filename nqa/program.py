@@ -74,6 +74,10 @@ class Step:
 class Program:
     steps: list[Step]
     halting: list[float] = field(default_factory=list)  # ACT step weights p_t of the selection steps
+    # decoding added a filter on a cell the question names and the model left unused
+    # (nqa.decode.COVER_CELL_CONSTANTS); the program's probability is still the model's, so such an
+    # answer is usually shown as unsure (on WTQ dev 27% of them were right, 67% on the user benchmark)
+    covered: bool = False
 
     @property
     def selection_steps(self) -> list[Step]:

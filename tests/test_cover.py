@@ -56,6 +56,7 @@ def test_a_ranking_program_gets_the_filter_first():
     covered = _cover_before(greedy, choices, [0.2, 0.8], first_lp, sel_ok, 3, LISTINGS, q, K)
     assert [(s.op, s.column_name) for s in covered.steps] == [("filter_eq", "Type"), ("argmin", "Price"),
                                                              ("print", "Address")]
+    assert covered.covered and not greedy.covered
     from nqa.executor import execute
 
     assert execute(covered, LISTINGS, q).values == ["4 Elm Road"]  # the cheapest condo, not the cheapest home
