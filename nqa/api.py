@@ -410,7 +410,8 @@ def as_source(table) -> Any:
     """A Table (small tables: today's in-memory path) or an nqa.sources.EngineSource (big files,
     databases, Spark); TableError (SourceError) when it cannot be used."""
     if isinstance(table, Table):
-        return as_table(table)
+        engine = getattr(table, "engine", None)  # a profile (nqa.sources.ProfileTable) stands for its table
+        return engine if engine is not None else as_table(table)
     from nqa.sources import open_source
 
     found = open_source(table)
