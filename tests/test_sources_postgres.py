@@ -149,7 +149,7 @@ def _terminate(writer: Any) -> int:
     return len(rows)
 
 
-def test_connection_lost_mid_question(qa, postgres, writer):
+def test_connection_lost_mid_question(qa: Any, postgres: Any, writer: Any) -> None:
     """The question waits on a lock the test holds; its backend is terminated meanwhile. The answer is
     a SourceConnectionError, the table is untouched, and the next question connects again."""
     create(writer, "lost", text_frame(HOSTILE))

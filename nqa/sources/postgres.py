@@ -23,6 +23,7 @@ prints it shortest (0.1) while its double is 0.100000001490116: the text is what
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -187,6 +188,16 @@ def _release(session: _Session) -> None:
         if _sessions.get(session.url) is session:
             del _sessions[session.url]
     session.close()
+
+
+@atexit.register
+def _close_sessions() -> None:
+    """Close the connections of sources still open at exit (cached ones are never closed by hand)."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+    for session in sessions:
+        session.close()
 
 
 class PostgresSource(EngineSource):
