@@ -150,13 +150,24 @@ def test_the_checker_leaves_postgres_as_it_found_it(postgres, tmp_path, capsys):
     from training.check_sql import main
     from training.engines import postgres_connect
 
+    def tables() -> list[tuple]:
+        with postgres_connect(postgres.url) as con:
+            return con.execute("SELECT schemaname, tablename FROM pg_tables ORDER BY 1, 2").fetchall()
+
     record = sql_record("x", SCORES, PROGRAMS[0], execute(PROGRAMS[0], SCORES, QUESTION).values, QUESTION)
     path = tmp_path / "sql.jsonl"
     path.write_text(json.dumps(record) + "\n")
+    with postgres_connect(postgres.url) as con:  # a table of the record's name is shadowed, not touched
+        con.execute('CREATE TABLE IF NOT EXISTS "t" (x INT)')
+        con.execute('DELETE FROM "t"')
+        con.execute('INSERT INTO "t" VALUES (1)')
+    before = tables()
     assert main([str(path), "--engines", "postgres", "--postgres-url", postgres.url]) == 0
     assert "postgres: 1/1" in capsys.readouterr().out
+    assert tables() == before
     with postgres_connect(postgres.url) as con:
-        assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+        assert con.execute('SELECT * FROM "t"').fetchall() == [(1,)]
+        con.execute('DROP TABLE "t"')
 
 
 def test_spark_view_casts_each_value(spark):

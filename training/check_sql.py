@@ -92,7 +92,8 @@ class DuckDBRunner(Runner):
 
 
 class PostgresRunner(Runner):
-    """One connection; each record in its own transaction, rolled back: the database is left as found."""
+    """One connection; each record in a temporary table of its own transaction, rolled back: the database
+    is left as found, and a table of the record's name there is neither read nor touched."""
 
     dialect = "postgres"
 
@@ -102,6 +103,10 @@ class PostgresRunner(Runner):
         self.con = postgres_connect(url, autocommit=False)
 
     def rows(self, setup: list[str], sql: str) -> list[tuple]:
+        # a temporary table: it shadows a table of the same name in the database, and lives in this
+        # transaction only
+        setup = [s.replace("CREATE TABLE ", "CREATE TEMPORARY TABLE ", 1) if s.startswith("CREATE TABLE ") else s
+                 for s in setup]
         try:
             with self.con.cursor() as cur:
                 for statement in setup:
