@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nqa.sources.base import close_all
+
 ENGINES = {
     "duckdb": "nqa.sources.agreement:duckdb_engine",
     "duckdb-csv": "nqa.sources.agreement:duckdb_csv_engine",
@@ -69,8 +71,7 @@ def duckdb_engine() -> Iterator[Loader]:
         try:
             yield load
         finally:
-            for s in opened:
-                s.close()
+            close_all(opened)
 
 
 @contextlib.contextmanager
@@ -90,8 +91,7 @@ def duckdb_csv_engine() -> Iterator[Loader]:
     try:
         yield load
     finally:
-        for s in opened:
-            s.close()
+        close_all(opened)
 
 
 def _engine(name: str):

@@ -42,7 +42,7 @@ next/previous matter.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -206,6 +206,13 @@ class EngineSource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def close_all(sources: Iterable[EngineSource]) -> None:
+    """Close every source in the list, in the order they were opened (the agreement engines' loaders
+    keep the sources they open in one such list)."""
+    for s in sources:
+        s.close()
 
 
 def check_read_only(sql: str, dialect: str) -> None:

@@ -40,6 +40,7 @@ from nqa.sources.base import (
     SourceError,
     SourceNotFound,
     SourceQueryError,
+    close_all,
     column,
     ident,
 )
@@ -344,7 +345,7 @@ def agreement_engine() -> Iterator[Any]:
         writer = psycopg.connect(url, autocommit=True)
         stack.callback(writer.close)
         opened: list[PostgresSource] = []
-        stack.callback(_close_all, opened)
+        stack.callback(close_all, opened)
 
         def load(name: str, frame: Any) -> PostgresSource:
             table = exp.Table(this=ident(name), db=ident("public")).sql("postgres")
@@ -361,7 +362,3 @@ def agreement_engine() -> Iterator[Any]:
 
         yield load
 
-
-def _close_all(sources: list) -> None:
-    for s in sources:
-        s.close()

@@ -38,6 +38,7 @@ from nqa.sources.base import (
     SourceError,
     SourceNotFound,
     SourceQueryError,
+    close_all,
     column,
     ident,
 )
@@ -280,7 +281,7 @@ def agreement_engine() -> Iterator[Any]:
 
             spark = stack.enter_context(spark_session())
         opened: list[SparkSource] = []
-        stack.callback(_close_all, opened)
+        stack.callback(close_all, opened)
 
         def load(name: str, frame: Any) -> SparkSource:
             schema = StructType([StructField(str(c), StringType(), True) for c in frame.columns])
@@ -296,7 +297,3 @@ def agreement_engine() -> Iterator[Any]:
 
         yield load
 
-
-def _close_all(sources: list) -> None:
-    for s in sources:
-        s.close()
