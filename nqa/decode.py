@@ -181,14 +181,20 @@ def _log_ok(ok: np.ndarray) -> np.ndarray:
     return np.where(ok, np.float32(0), np.float32(-np.inf))
 
 
+def _op_columns(col_lp: np.ndarray, op: int, C: int) -> np.ndarray:
+    """(C,) the column log-probabilities for selection op `op` (a per-op (ops, C') array or one shared
+    (C',) row), cut or padded with -inf to the mask's C columns."""
+    cl = col_lp[op] if col_lp.ndim == 2 else col_lp
+    return cl[:C] if cl.shape[-1] >= C else np.pad(cl, (0, C - cl.shape[-1]), constant_values=-np.inf)
+
+
 def _feasible_argmax(op_lp: np.ndarray, col_lp: np.ndarray, const_lp: np.ndarray, ok: np.ndarray
                      ) -> tuple[int, int, int]:
     """Greedy selection step: the most probable op with a feasible (column, constant), then the most
     probable feasible pair for it (joint, so a constant goes with a column that holds it)."""
     C, K = ok.shape[1], ok.shape[2]
     op = int(masked(op_lp, ok.reshape(len(ok), -1).any(axis=1)).argmax())
-    cl = col_lp[op] if col_lp.ndim == 2 else col_lp
-    cl = cl[:C] if cl.shape[-1] >= C else np.pad(cl, (0, C - cl.shape[-1]), constant_values=-np.inf)
+    cl = _op_columns(col_lp, op, C)
     kl = const_lp[:K] if const_lp.shape[-1] >= K else np.zeros(K, np.float32)
     name = SELECT_OPS[op]
     pair = (cl[:, None] if name in OPS_WITH_COLUMN else 0) + (kl[None, :] if name in OPS_WITH_CONSTANT else 0)
@@ -213,9 +219,7 @@ def _cover_step(op_lp: np.ndarray, col_lp: np.ndarray, const_lp: np.ndarray, ok:
             and ok[_FILTER_EQ, :, k].any()]
     if not cand:
         return None
-    cl = col_lp[_FILTER_EQ] if col_lp.ndim == 2 else col_lp
-    C = ok.shape[1]
-    cl = cl[:C] if cl.shape[-1] >= C else np.pad(cl, (0, C - cl.shape[-1]), constant_values=-np.inf)
+    cl = _op_columns(col_lp, _FILTER_EQ, ok.shape[1])
     pair = masked(cl[:, None] + const_lp[None, :K], ok[_FILTER_EQ])
     pair[:, [k for k in range(K) if k not in cand]] = -np.inf
     c, kk = divmod(int(pair.argmax()), K)
