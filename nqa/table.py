@@ -315,9 +315,24 @@ def infer_kind(numbers: np.ndarray, dates: list[Date | None], raw: list[str],
     n_date = int(sum(w for f, d, w in zip(filled, dates, weight) if f and d is not None and d.month is not None))
     if n_date >= 0.6 * n_filled:
         return "date"
-    if n_num >= 0.6 * n_filled:
+    if n_num >= 0.6 * n_filled and not _names_with_leading_numbers(raw):
         return "number"
     return "text"
+
+
+# A number followed by two or more words: "175 Maple Avenue", "2010 FIFA World Cup qualification".
+_NUMBER_THEN_PHRASE = re.compile(r"^\s*\d[\d,]*\s+((?:[^\W\d_][\w'.-]*\s+)+[^\W\d_][\w'.-]*)\s*$")
+
+
+def _names_with_leading_numbers(raw: list[str]) -> bool:
+    """True when most distinct cells are a number then a phrase of two or more words that varies (at
+    least three different phrases): street addresses and event names. parse_number reads them by
+    their leading number, as it reads '12 km', but a unit repeats and a street name does not. Such
+    a column names things; summing its house numbers or ranking by them is wrong."""
+    distinct = {r for r in raw if r.strip()}
+    phrases = [m.group(1).lower() for m in map(_NUMBER_THEN_PHRASE.match, distinct) if m]
+    varied = len(set(phrases))
+    return len(phrases) >= 0.5 * len(distinct) and varied >= 3 and varied >= 0.1 * len(phrases)
 
 
 # make_column parses each distinct cell once itself; going around the caches there keeps them for

@@ -88,6 +88,18 @@ def test_column_typing_and_kind():
     assert make_column("Empty", "Empty", ["", " "]).kind == "text"
 
 
+def test_names_that_start_with_a_number_are_text():
+    # street addresses and event names read as their leading number, but they name things
+    addresses = ["175 Maple Avenue", "162 Lakeside Court", "195 Birch Road", "31 Maple Avenue", "9 Oak Lane"]
+    assert make_column("Address", "Address", addresses).kind == "text"
+    events = ["2010 FIFA World Cup qualification", "2007 UNCAF Nations Cup", "Friendly", "2011 CONCACAF Gold Cup"]
+    assert make_column("Competition", "Competition", events).kind == "text"
+    # a unit repeats: still numbers, and so is a two-word unit the same in every cell
+    assert make_column("Distance", "Distance", ["12 km", "7 km", "30 km", "5 km"]).kind == "number"
+    pop = make_column("Population", "Population", ["5 million people", "12 million people", "3 million people"])
+    assert pop.kind == "number" and pop.numbers.tolist() == [5, 12, 3]
+
+
 def test_repeated_values_share_parses():
     col = make_column("c", "c", ["1,000", "x", "1,000"] * 1000)
     assert col.text[:3] == ["1 000", "x", "1 000"] and len(col.text) == 3000

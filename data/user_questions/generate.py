@@ -945,15 +945,16 @@ def _escape(item: str) -> str:
 def generate_questions(specs: list[Spec]) -> dict[str, list[dict]]:
     _CACHE.clear()
     out = {}
-    # dev: tables never trained on, in the train phrasings (for calibration and model choice; the
-    # test part keeps both its tables and its phrasings unseen). One random stream per split.
+    # dev: tables never trained on, in phrasings of its own that training never sees, so that
+    # calibration and the unsure threshold meet what the test part (unseen tables, unseen
+    # phrasings) and a new user meet. One random stream per split.
     for n, (split, target) in enumerate((("train", N_TRAIN_PER_KIND), ("dev", N_DEV_PER_KIND),
                                          ("test", N_TEST_PER_KIND))):
         r = random.Random(SEED * 10 + n)
         tables = [s for s in specs if s.split == split]
         rows = []
         for kind in KINDS:
-            phr = [(pid, t) for pid, sp, t in PHRASINGS[kind] if sp == ("train" if split == "dev" else split)]
+            phr = [(pid, t) for pid, sp, t in PHRASINGS[kind] if sp == split]
             seen = set()
             got = misses = 0
             while got < target and misses < 1500:  # stop when the kind's questions run out

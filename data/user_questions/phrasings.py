@@ -1,8 +1,9 @@
 """Phrasing templates of the user-question benchmark, as plain data (no side effects on import).
 
-PHRASINGS: kind -> list of (phrasing_id, split, template). `split` is "train" or "test": a test
-phrasing is never used for a training question. Templates are written the way people type (lower
-case, mostly no question mark, "avg", "tot", "whats", "r") and use only these slots:
+PHRASINGS: kind -> list of (phrasing_id, split, template). `split` is "train", "dev" or "test": a
+dev or test phrasing is never used for a training question, and each split asks only its own.
+Templates are written the way people type (lower case, mostly no question mark, "avg", "tot",
+"whats", "r") and use only these slots:
 
     {entity}     what a row is, plural ("orders")
     {measure}    a number column named in words ("price", "total bill")
@@ -28,6 +29,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("lookup.4", "train", "show me the {col} of {name}"),
         ("lookup.5", "test", "what {col} does {name} have"),
         ("lookup.6", "test", "tell me the {col} for {name} pls"),
+        ("lookup.7", "train", "i need the {col} of {name}"),
+        ("lookup.8", "train", "get {col} for {name}"),
+        ("lookup.9", "dev", "find the {col} of {name}"),
+        ("lookup.10", "dev", "{name}: {col}?"),
     ],
     "lookup_prefix": [
         ("lookup_prefix.1", "train", "what is the {col} of {name}"),
@@ -35,6 +40,9 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("lookup_prefix.3", "train", "give me the {col} of {name}"),
         ("lookup_prefix.4", "test", "whats {name}'s {col}"),
         ("lookup_prefix.5", "test", "look up the {col} of {name}"),
+        ("lookup_prefix.6", "train", "{name} {col}"),
+        ("lookup_prefix.7", "dev", "find the {col} of {name}"),
+        ("lookup_prefix.8", "dev", "{col} of {name} please"),
     ],
     "count_all": [
         ("count_all.1", "train", "how many {entity} are there"),
@@ -44,6 +52,11 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("count_all.5", "train", "how many {entity} do we have?"),
         ("count_all.6", "test", "how many {entity} in total"),
         ("count_all.7", "test", "whats the total number of {entity}"),
+        ("count_all.8", "train", "how many {entity} does the table have"),
+        ("count_all.9", "train", "give me the number of {entity}"),
+        ("count_all.10", "train", "{entity} count"),
+        ("count_all.11", "dev", "how many {entity} are listed"),
+        ("count_all.12", "dev", "what is the count of {entity}"),
     ],
     "count_1": [
         ("count_1.1", "train", "how many {entity} have {group_col} {group}"),
@@ -52,6 +65,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("count_1.4", "train", "number of {entity} with {group_col} {group}"),
         ("count_1.5", "test", "how many {entity} with {group} as {group_col}"),
         ("count_1.6", "test", "{group} {entity} how many"),
+        ("count_1.7", "train", "tell me how many {entity} have {group_col} {group}"),
+        ("count_1.8", "train", "what number of {entity} are {group}"),
+        ("count_1.9", "dev", "count of {group} {entity}"),
+        ("count_1.10", "dev", "how many {entity} are {group}"),
     ],
     "count_2": [
         ("count_2.1", "train", "how many {entity} have {group_col} {group} and {group2_col} {group2}"),
@@ -59,6 +76,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("count_2.3", "train", "how many {group} {entity} with {group2_col} {group2}"),
         ("count_2.4", "test", "number of {entity} with {group_col} {group} and {group2} as {group2_col}"),
         ("count_2.5", "test", "{group} and {group2}, how many {entity}"),
+        ("count_2.6", "train", "count of {group} {entity} where {group2_col} is {group2}"),
+        ("count_2.7", "train", "{entity} with {group_col} {group} and {group2_col} {group2}: count"),
+        ("count_2.8", "dev", "how many {entity} are {group} with {group2_col} {group2}"),
+        ("count_2.9", "dev", "number of {group} {entity} having {group2_col} {group2}"),
     ],
     "sum_all": [
         ("sum_all.1", "train", "what is the total {measure}"),
@@ -67,6 +88,11 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("sum_all.4", "train", "whats the {measure} total across all {entity}"),
         ("sum_all.5", "test", "add up the {measure} column"),
         ("sum_all.6", "test", "what is the combined {measure} of all {entity}"),
+        ("sum_all.7", "train", "{measure} summed over all {entity}"),
+        ("sum_all.8", "train", "grand total of {measure}"),
+        ("sum_all.9", "train", "what do all the {entity} add up to in {measure}"),
+        ("sum_all.10", "dev", "sum the {measure}"),
+        ("sum_all.11", "dev", "total {measure} of every {entity}"),
     ],
     "sum_where": [
         ("sum_where.1", "train", "total {measure} for {group}"),
@@ -75,6 +101,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("sum_where.4", "train", "tot {measure} with {group_col} {group}"),
         ("sum_where.5", "test", "how much {measure} in total for {group_col} {group}"),
         ("sum_where.6", "test", "add up {measure} for {group}"),
+        ("sum_where.7", "train", "{group} {measure} total"),
+        ("sum_where.8", "train", "sum {measure} for {group_col} {group}"),
+        ("sum_where.9", "dev", "what is the {measure} altogether for {group}"),
+        ("sum_where.10", "dev", "total {measure} where {group_col} equals {group}"),
     ],
     "avg_all": [
         ("avg_all.1", "train", "what is the average {measure}"),
@@ -83,6 +113,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("avg_all.4", "train", "average {measure} across {entity}?"),
         ("avg_all.5", "test", "on average what is the {measure}"),
         ("avg_all.6", "test", "whats the mean {measure}"),
+        ("avg_all.7", "train", "{measure} on average"),
+        ("avg_all.8", "train", "average of the {measure} column"),
+        ("avg_all.9", "dev", "average {measure} per {entity}"),
+        ("avg_all.10", "dev", "mean of {measure}"),
     ],
     "avg_where": [
         ("avg_where.1", "train", "average {measure} for {group}"),
@@ -91,6 +125,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("avg_where.4", "train", "what is the average {measure} with {group_col} {group}"),
         ("avg_where.5", "test", "{group} {entity} average {measure}"),
         ("avg_where.6", "test", "on average how much {measure} for {group_col} {group}"),
+        ("avg_where.7", "train", "mean {measure} for {group_col} {group}"),
+        ("avg_where.8", "train", "what is the avg {measure} among {group} {entity}"),
+        ("avg_where.9", "dev", "the average {measure} where {group_col} equals {group}"),
+        ("avg_where.10", "dev", "mean {measure} for {group}"),
     ],
     "max_min": [
         ("max_min.max.1", "train", "what is the highest {measure}"),
@@ -99,6 +137,12 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("max_min.min.1", "train", "what is the lowest {measure}"),
         ("max_min.min.2", "train", "min {measure}"),
         ("max_min.min.3", "test", "what is the smallest {measure} in the table"),
+        ("max_min.max.4", "train", "maximum {measure}"),
+        ("max_min.max.5", "train", "what's the top {measure}"),
+        ("max_min.min.4", "train", "minimum {measure}"),
+        ("max_min.min.5", "train", "lowest value of {measure}"),
+        ("max_min.max.6", "dev", "largest {measure}"),
+        ("max_min.min.6", "dev", "smallest value in {measure}"),
     ],
     "max_min_where": [
         ("max_min_where.max.1", "train", "highest {measure} for {group}"),
@@ -107,6 +151,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("max_min_where.min.1", "train", "lowest {measure} for {group}"),
         ("max_min_where.min.2", "train", "min {measure} where {group_col} is {group}"),
         ("max_min_where.min.3", "test", "smallest {measure} among {group} {entity}"),
+        ("max_min_where.max.4", "train", "maximum {measure} with {group_col} {group}"),
+        ("max_min_where.min.4", "train", "minimum {measure} with {group_col} {group}"),
+        ("max_min_where.max.5", "dev", "what's the highest {measure} where {group_col} is {group}"),
+        ("max_min_where.min.5", "dev", "lowest {measure} of the {group} {entity}"),
     ],
     "count_distinct": [
         ("count_distinct.1", "train", "how many different {group_col} values are there"),
@@ -115,6 +163,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("count_distinct.4", "train", "how many unique {group_col} r there"),
         ("count_distinct.5", "test", "how many distinct {group_col} values do the {entity} have"),
         ("count_distinct.6", "test", "count the different {group_col} values"),
+        ("count_distinct.7", "train", "number of different {group_col}"),
+        ("count_distinct.8", "train", "how many {group_col} values are distinct"),
+        ("count_distinct.9", "dev", "how many separate {group_col} values"),
+        ("count_distinct.10", "dev", "count of unique {group_col}"),
     ],
     "share": [
         ("share.1", "train", "what percentage of {entity} have {group_col} {group}"),
@@ -123,6 +175,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("share.4", "train", "% of {entity} where {group_col} is {group}"),
         ("share.5", "test", "how many {entity} are {group} as a percentage"),
         ("share.6", "test", "what proportion of {entity} have {group} as {group_col}, in percent"),
+        ("share.7", "train", "percentage of {entity} that are {group}"),
+        ("share.8", "train", "what pct of {entity} r {group}"),
+        ("share.9", "dev", "share of {group} {entity}"),
+        ("share.10", "dev", "what percent of the {entity} have {group_col} {group}"),
     ],
     "argmax": [
         ("argmax.max.1", "train", "which {name_col} has the highest {measure}"),
@@ -131,6 +187,12 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("argmax.min.1", "train", "which {name_col} has the lowest {measure}"),
         ("argmax.min.2", "train", "{name_col} with min {measure}"),
         ("argmax.min.3", "test", "what {name_col} has the smallest {measure}"),
+        ("argmax.max.4", "train", "{name_col} with the biggest {measure}"),
+        ("argmax.max.5", "train", "top {name_col} by {measure}"),
+        ("argmax.min.4", "train", "{name_col} with the least {measure}"),
+        ("argmax.min.5", "train", "which {name_col} has the minimum {measure}"),
+        ("argmax.max.6", "dev", "what {name_col} has the most {measure}"),
+        ("argmax.min.6", "dev", "{name_col} with the lowest {measure}"),
     ],
     "argmax_group": [
         ("argmax_group.max.1", "train", "which {name_col} has the highest {measure} in {group}"),
@@ -139,6 +201,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("argmax_group.min.1", "train", "which {name_col} has the lowest {measure} in {group}"),
         ("argmax_group.min.2", "train", "{name_col} with min {measure} for {group}"),
         ("argmax_group.min.3", "test", "among {group} {entity} whats the {name_col} with the smallest {measure}"),
+        ("argmax_group.max.4", "train", "top {name_col} by {measure} for {group_col} {group}"),
+        ("argmax_group.min.4", "train", "in {group}, the {name_col} with the least {measure}"),
+        ("argmax_group.max.5", "dev", "which {group} {name_col} has the highest {measure}"),
+        ("argmax_group.min.5", "dev", "{name_col} with the smallest {measure} where {group_col} is {group}"),
     ],
     "most_common": [
         ("most_common.1", "train", "which {group_col} appears most often"),
@@ -147,6 +213,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("most_common.4", "train", "{group_col} with the most {entity}"),
         ("most_common.5", "test", "which {group_col} has the most {entity}"),
         ("most_common.6", "test", "whats the most frequent {group_col}"),
+        ("most_common.7", "train", "what is the most popular {group_col}"),
+        ("most_common.8", "train", "mode of {group_col}"),
+        ("most_common.9", "dev", "{group_col} that occurs most"),
+        ("most_common.10", "dev", "which {group_col} shows up most often"),
     ],
     "first_last": [
         ("first_last.first.1", "train", "which {name_col} is listed first"),
@@ -161,6 +231,8 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("first_last.last.4", "train", "name the last {name_col} in the table"),
         ("first_last.last.5", "test", "whats the {name_col} at the bottom of the list"),
         ("first_last.last.6", "test", "which {name_col} comes last?"),
+        ("first_last.first.7", "dev", "the first {name_col}"),
+        ("first_last.last.7", "dev", "which {name_col} is the final one"),
     ],
     "next_prev": [
         ("next_prev.next.1", "train", "which {name_col} is listed after {name}"),
@@ -169,6 +241,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("next_prev.prev.1", "train", "which {name_col} is listed before {name}"),
         ("next_prev.prev.2", "train", "{name_col} just before {name}"),
         ("next_prev.prev.3", "test", "what {name_col} comes before {name}"),
+        ("next_prev.next.4", "train", "{name_col} following {name}"),
+        ("next_prev.prev.4", "train", "{name_col} preceding {name}"),
+        ("next_prev.next.5", "dev", "which {name_col} is after {name}"),
+        ("next_prev.prev.5", "dev", "which {name_col} is right before {name}"),
     ],
     "difference": [
         ("difference.1", "train", "what is the difference in {measure} between {name} and {name2}"),
@@ -176,6 +252,8 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("difference.3", "train", "diff in {measure} {name} vs {name2}"),
         ("difference.4", "test", "how far apart are {name} and {name2} in {measure}"),
         ("difference.5", "test", "gap in {measure} between {name} and {name2}?"),
+        ("difference.6", "train", "how much does {measure} differ between {name} and {name2}"),
+        ("difference.7", "dev", "difference between {name} and {name2} in {measure}"),
     ],
     "compare_number": [
         ("compare_number.gt.1", "train", "how many {entity} have {measure} more than {number}"),
@@ -188,6 +266,12 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("compare_number.ge.2", "test", "count {entity} with {measure} {number} or more"),
         ("compare_number.le.1", "train", "how many {entity} have {measure} of at most {number}"),
         ("compare_number.le.2", "test", "count {entity} with {measure} {number} or less"),
+        ("compare_number.ge.3", "train", "number of {entity} with {measure} {number} and up"),
+        ("compare_number.le.3", "train", "how many {entity} have {measure} up to {number}"),
+        ("compare_number.gt.4", "dev", "number of {entity} whose {measure} is above {number}"),
+        ("compare_number.lt.4", "dev", "count {entity} with {measure} below {number}"),
+        ("compare_number.ge.4", "dev", "how many {entity} have at least {number} {measure}"),
+        ("compare_number.le.4", "dev", "number of {entity} with {measure} no more than {number}"),
     ],
     "date_year": [
         ("date_year.gt.1", "train", "how many {entity} have {date_col} after {year}"),
@@ -199,6 +283,9 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("date_year.eq.1", "train", "how many {entity} have {date_col} in {year}"),
         ("date_year.eq.2", "train", "number of {entity} with {date_col} in {year}"),
         ("date_year.eq.3", "test", "count the {entity} whose {date_col} falls in {year}"),
+        ("date_year.gt.4", "dev", "how many {entity} with {date_col} after {year}"),
+        ("date_year.lt.4", "dev", "count {entity} whose {date_col} is before {year}"),
+        ("date_year.eq.4", "dev", "how many {entity} had {date_col} during {year}"),
     ],
     "date_month": [
         ("date_month.1", "train", "how many {entity} have {date_col} in {month}"),
@@ -206,6 +293,8 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("date_month.3", "train", "number of {entity} by {date_col} in {month}"),
         ("date_month.4", "test", "how many {entity} had a {date_col} in {month}"),
         ("date_month.5", "test", "in {month}, how many {entity} by {date_col}"),
+        ("date_month.6", "train", "how many {entity} were in {month} by {date_col}"),
+        ("date_month.7", "dev", "number of {entity} with a {date_col} in {month}"),
     ],
     "flag": [
         ("flag.true.1", "train", "how many {entity} are {flag}"),
@@ -216,6 +305,10 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("flag.false.1", "train", "how many {entity} are not {flag}"),
         ("flag.false.2", "train", "count {entity} that r not {flag}"),
         ("flag.false.3", "test", "how many {entity} arent {flag}"),
+        ("flag.true.6", "train", "{flag} {entity}: how many"),
+        ("flag.false.4", "train", "count the {entity} that are not {flag}"),
+        ("flag.true.7", "dev", "count of {flag} {entity}"),
+        ("flag.false.5", "dev", "number of {entity} that are not {flag}"),
     ],
     "unanswerable": [
         ("unanswerable.1", "train", "what is the {col} of {name}"),
@@ -224,6 +317,8 @@ PHRASINGS: dict[str, list[tuple[str, str, str]]] = {
         ("unanswerable.4", "train", "total {measure} for {group}"),
         ("unanswerable.5", "test", "whats the {col} of {name}"),
         ("unanswerable.6", "test", "avg {measure} for {group}"),
+        ("unanswerable.7", "dev", "{col} of {name} please"),
+        ("unanswerable.8", "dev", "sum of {measure} for {group}"),
     ],
 }
 
