@@ -22,7 +22,6 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -303,7 +302,7 @@ class TableQA:
             "format_version": 1,
             "model": _model_config(self.model),
             "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
-            "calibration": dataclasses.asdict(self.calibration),
+            "calibration": self.calibration.to_config(),
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         return directory
@@ -471,7 +470,7 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
     program, ex = runs[chosen]
     assert ex is not None  # choose_run picks a program that ran
     calibration = calibration or Calibration()
-    confidence = calibration(beam_probability(runs, ex.values))
+    confidence = calibration.of_answer(beam_probability(runs, ex.values), program, question, table, ex.values)
     unsure = unsure_reason(question, table, confidence, calibration)
     if source is not None and unsure is None:
         from nqa.sources.answer import truncation_note

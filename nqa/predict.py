@@ -126,7 +126,7 @@ def predict(examples: Sequence[PredExample | Example], tables_root: Path, model,
             ex = runs[c]
             assert ex is not None  # choose_run picks a program that ran
             raw = beam_probability(list(zip(beam, runs)), ex.values)
-            conf = calibration(raw)
+            conf = calibration.of_answer(raw, beam[c], q, t, ex.values)
             results[i] = (examples[i].id, ex.values, t, q, beam[c], raw, conf, unsure_reason(q, t, conf, calibration))
         pending.clear()
 

@@ -108,19 +108,52 @@ def _in_value_slot(i: int, lows: list[str], header_words: frozenset[str]) -> boo
 
 @dataclass(frozen=True)
 class Calibration:
-    """confidence = the piecewise-linear map through the knots (xs, ys), an isotonic regression of
-    "the answer was right" on the beam's summed probability p, fitted on dev (training/calibrate.py);
-    below `threshold` the answer is flagged unsure. No knots: the identity (checkpoints without one)."""
+    """How an answer's confidence is computed, fitted on dev (nqa/training/calibrate.py); below
+    `threshold` the answer is flagged unsure.
+
+    With `weights`: a logistic regression on nqa.confidence.FEATURES (the beam's probability and
+    facts about the program and question), standardised by `mean` and `scale`. Else, with knots: the
+    piecewise-linear map through (xs, ys), an isotonic regression of "right?" on the beam's summed
+    probability p (checkpoints calibrated before the features). Neither: the identity."""
 
     xs: tuple[float, ...] = ()
     ys: tuple[float, ...] = ()
     threshold: float = 0.0
+    weights: tuple[float, ...] = ()
+    bias: float = 0.0
+    mean: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
 
     def __call__(self, p: float) -> float:
+        """The confidence from the raw probability alone (the isotonic map, or the identity)."""
         p = 0.0 if math.isnan(p) else min(max(p, 0.0), 1.0)
         if len(self.xs) < 2:
             return p
         return float(np.interp(p, self.xs, self.ys))
+
+    def of_answer(self, raw: float, program, question: Question | None, table: Table | None,
+                  values: list[str]) -> float:
+        """The confidence of one answer: the logistic model on its features when fitted, else __call__."""
+        if not self.weights:
+            return self(raw)
+        from nqa.confidence import confidence_features
+
+        return float(self.logistic(confidence_features(raw, program, question, table, values)[None])[0])
+
+    def logistic(self, features: np.ndarray) -> np.ndarray:
+        """(n,) confidences of (n, F) feature rows under the fitted logistic model."""
+        z = ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights) + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0)))
+
+    def to_config(self) -> dict:
+        """The checkpoint config's "calibration" entry (from_config reads it back)."""
+        out: dict = {"xs": list(self.xs), "ys": list(self.ys), "threshold": self.threshold}
+        if self.weights:
+            from nqa.confidence import FEATURES
+
+            out.update(features=list(FEATURES), weights=list(self.weights), bias=self.bias, mean=list(self.mean),
+                       scale=list(self.scale))
+        return out
 
     @classmethod
     def from_config(cls, config: dict) -> Calibration:
@@ -128,7 +161,19 @@ class Calibration:
         xs, ys = tuple(float(x) for x in c.get("xs", ())), tuple(float(y) for y in c.get("ys", ()))
         if len(xs) != len(ys) or any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
             raise ValueError("calibration knots must be two non-decreasing lists of the same length")
-        return cls(xs, ys, float(c.get("threshold", 0.0)))
+        weights = tuple(float(w) for w in c.get("weights", ()))
+        mean = tuple(float(m) for m in c.get("mean", ()))
+        scale = tuple(float(s) for s in c.get("scale", ()))
+        if weights:
+            from nqa.confidence import FEATURES
+
+            if tuple(c.get("features", ())) != FEATURES:
+                raise ValueError("calibration features differ from this version's nqa.confidence.FEATURES")
+            if not len(weights) == len(mean) == len(scale) == len(FEATURES) or not all(s > 0 for s in scale):
+                raise ValueError("calibration weights, mean and scale must have one positive scale per feature")
+            if not all(math.isfinite(v) for v in weights + mean + scale + (float(c.get("bias", 0.0)),)):
+                raise ValueError("calibration weights must be finite numbers")
+        return cls(xs, ys, float(c.get("threshold", 0.0)), weights, float(c.get("bias", 0.0)), mean, scale)
 
 
 def unsure_reason(question: Question, table: Table, confidence: float, calibration: Calibration) -> str | None:

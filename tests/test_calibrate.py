@@ -32,3 +32,42 @@ def test_threshold_keeps_answers_that_are_more_often_right():
     t = choose_threshold(conf, right)
     assert 0.6 < t < 0.8  # answers at 0.8 and above: 3 right; adding 0.6 would add a wrong one
     assert choose_threshold(np.array([0.9, 0.5]), np.array([False, False])) == 1.0
+
+
+def test_logistic_fit_recovers_a_known_model_and_calibrates():
+    from nqa.confidence import fit_logistic
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20000, 3)) * [1.0, 3.0, 0.5] + [0.0, 2.0, 0.0]
+    true_w, true_b = np.array([1.5, -0.4, 0.0]), 0.3
+    p = 1 / (1 + np.exp(-(x @ true_w + true_b)))
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    w, b, mean, scale = fit_logistic(x, y, l2=0.0)
+    # back from the standardised space: weight / scale, bias - Σ weight·mean/scale
+    assert np.allclose(w / scale, true_w, atol=0.05)
+    assert b - np.sum(w * mean / scale) == pytest.approx(true_b, abs=0.05)
+    fitted = 1 / (1 + np.exp(-(((x - mean) / scale) @ w + b)))
+    assert expected_calibration_error(fitted, y) < 0.02
+
+
+def test_features_on_a_real_answer():
+    from pathlib import Path
+
+    from nqa.confidence import FEATURES, TERMINAL_OPS, confidence_features
+    from nqa.program import Program, Step
+    from nqa.question import parse_question
+    from nqa.table import load_table
+
+    table = load_table(Path(__file__).resolve().parents[1] / "data" / "orders.csv")
+    q = parse_question("total units for london", table)
+    city, units = table.column_names.index("City"), table.column_names.index("Units")
+    london = next(k for k, c in enumerate(q.constants) if c.norm == "london")
+    program = Program([Step("filter_eq", city, constant=london), Step("sum", units)])
+    f = dict(zip(FEATURES, confidence_features(0.5, program, q, table, ["42"])))
+    assert f["logit_p"] == pytest.approx(0.0) and f["terminal_sum"] == 1.0 and f["covered"] == 0.0
+    assert sum(f[f"terminal_{op}"] for op in TERMINAL_OPS) == 1.0
+    # 'total' also spells the Total column, which the program does not use
+    assert f["constants_used"] == 1 and f["named_columns"] == 2 and f["named_columns_unused"] == 1
+    assert f["steps"] == 2 and f["log_rows"] == pytest.approx(np.log1p(table.n_rows))
+    none = confidence_features(float("nan"), None, None, None, [])
+    assert none[0] == pytest.approx(np.log(1e-3 / (1 - 1e-3))) and not none[1:].any()

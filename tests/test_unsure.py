@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nqa.question import parse_question
@@ -78,3 +79,41 @@ def test_a_corrupt_calibration_is_a_checkpoint_error(tiny_qa, tmp_path):
     (d / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="bad calibration"):
         TableQA.from_pretrained(d)
+
+
+def _logistic_calibration() -> Calibration:
+    from nqa.confidence import FEATURES
+
+    n = len(FEATURES)
+    return Calibration((0.0, 1.0), (0.0, 1.0), 0.4, weights=(2.0,) + (0.0,) * (n - 1), bias=0.5,
+                       mean=(0.0,) * n, scale=(1.0,) * n)
+
+
+def test_logistic_calibration_round_trips_and_answers_use_it(tiny_qa, tmp_path):
+    from nqa.api import TableQA
+
+    cal = _logistic_calibration()
+    assert Calibration.from_config({"calibration": cal.to_config()}) == cal
+    tiny_qa.calibration = cal
+    try:
+        answer = tiny_qa.ask(ORDERS, "how many orders are there?")
+        copy = TableQA.from_pretrained(tiny_qa.save_pretrained(tmp_path / "m"))
+    finally:
+        tiny_qa.calibration = Calibration()
+    assert copy.calibration == cal
+    raw = sum(p.probability for p in [answer.program] + [a.program for a in answer.alternatives
+                                                          if a.values == answer.values])
+    raw = min(max(raw, 1e-3), 1 - 1e-3)
+    expected = 1 / (1 + np.exp(-(2.0 * np.log(raw / (1 - raw)) + 0.5)))
+    assert answer.confidence == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_calibration_for_other_features_is_refused():
+    config = {"calibration": _logistic_calibration().to_config()}
+    config["calibration"]["features"] = config["calibration"]["features"][:-1] + ["something_else"]
+    with pytest.raises(ValueError, match="features differ"):
+        Calibration.from_config(config)
+    config = {"calibration": _logistic_calibration().to_config()}
+    config["calibration"]["scale"][0] = 0.0
+    with pytest.raises(ValueError, match="positive scale"):
+        Calibration.from_config(config)

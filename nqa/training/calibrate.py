@@ -4,30 +4,36 @@
         --fit-also data/user_questions/dev.tsv=data/user_questions \
         --also data/user_questions/test.tsv=data/user_questions --plot docs/figures/calibration.png
 
-1. Answers the dev split (random-split-1-dev), and each `--fit-also` examples file (the user
-   benchmark's dev part: tables never trained on), with the raw confidence: the summed probability
-   of the beam's programs that give the answer (nqa.api.beam_probability). WikiTableQuestions and
-   people's own questions differ at the top: answers at a raw 0.95 are right ~75% of the time on WTQ
-   dev and ~95% on the user benchmark, so the map is fitted on both, pooled.
-2. Fits an isotonic regression of "right?" on p (pool adjacent violators), kept as ~24 knots of a
-   piecewise-linear map. (Platt scaling, a sigmoid of a·logit(p) + b, was tried first: the raw
-   probabilities are close to calibrated below 0.7 and overconfident above 0.9, a shape one
-   sigmoid cannot follow; it doubled dev ECE, 0.059 -> 0.118.)
+1. Answers the dev split (random-split-1-dev), each `--fit-also` examples file (the user
+   benchmark's dev part: tables and phrasings never trained on), and `--generated-per-table` questions
+   per dev table written in the benchmark's dev phrasings (nqa.training.generated, split="dev"; the
+   answer is the gold program's), keeping for each answer its raw confidence (the summed probability
+   of the beam's programs that give it: nqa.api.beam_probability) and its nqa.confidence features.
+2. Fits a logistic regression of "right?" on the features, pooled (nqa.confidence explains why the
+   raw probability alone cannot serve WTQ and people's own questions at once). The isotonic map of
+   "right?" on the raw probability (pool adjacent violators, ~24 knots) is still fitted and
+   reported, for comparison, and kept for readers of older checkpoints. (Platt scaling on the raw
+   probability alone was tried first and doubled dev ECE, 0.059 -> 0.118.)
 3. Chooses the threshold t that maximises (right answers − wrong answers) among those at or above
    t: below it an answer is more often wrong than right, so it is flagged unsure.
-4. Writes {"xs", "ys", "threshold"} into the checkpoint's config.json (`calibration`), and prints the
-   expected calibration error (15 equal-width bins) before and after, on dev and on each `--also`
-   examples file (answerable questions only), plus a reliability diagram (--plot).
+4. Writes the calibration into the checkpoint's config.json, and prints the expected calibration
+   error (15 equal-width bins) before and after, on dev and on each `--also` examples file
+   (answerable questions only), plus a reliability diagram (--plot).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from nqa.api import beam_probability
+from nqa.confidence import FEATURES, confidence_features, fit_logistic
 from nqa.evaluation import is_correct
 from nqa.predict import load_qa, predict
 from nqa.training.data import default_wtq_root
@@ -82,18 +88,66 @@ def choose_threshold(conf: np.ndarray, right: np.ndarray) -> float:
     return float((conf[order[k]] + nxt) / 2)
 
 
-def answer_confidences(examples_path: Path, tables_root: Path, qa) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(raw confidence, right?, answerable?) per example, with the identity calibration."""
+@dataclass
+class Answered:
+    """Per answer: raw confidence, right?, answerable?, and nqa.confidence features (n, F)."""
+
+    raw: np.ndarray
+    right: np.ndarray
+    answerable: np.ndarray
+    features: np.ndarray
+
+    def answerable_only(self) -> Answered:
+        a = self.answerable
+        return Answered(self.raw[a], self.right[a], a[a], self.features[a])
+
+
+def _answered(rows: list[tuple[Any, ...]]) -> Answered:
+    """rows: (targets, values, table, question, program, raw)."""
+    raw, right, answerable, feats = [], [], [], []
+    for targets, values, table, question, program, p in rows:
+        has_target = any(t.strip() for t in targets)
+        raw.append(p)
+        answerable.append(has_target)
+        right.append(has_target and bool(values) and is_correct(list(targets), list(values)))
+        feats.append(confidence_features(p, program, question, table, list(values)))
+    return Answered(np.array(raw), np.array(right, dtype=float), np.array(answerable, dtype=bool),
+                    np.array(feats).reshape(len(rows), len(FEATURES)))
+
+
+def answer_confidences(examples_path: Path, tables_root: Path, qa) -> Answered:
+    """Every example of a file answered with the identity calibration."""
     examples = read_examples(examples_path)
     results = predict(examples, tables_root, qa.model, progress=False, calibration=Calibration())
-    raw, right, answerable = [], [], []
-    for ex, r in zip(examples, results):
-        values = r[1]
-        has_target = any(t.strip() for t in ex.targets)
-        raw.append(r[5])
-        answerable.append(has_target)
-        right.append(has_target and bool(values) and is_correct(list(ex.targets), values))
-    return np.array(raw), np.array(right, dtype=float), np.array(answerable)
+    return _answered([(list(ex.targets), r[1], r[2], r[3], r[4], r[5]) for ex, r in zip(examples, results)])
+
+
+def generated_confidences(examples_path: Path, tables_root: Path, qa, per_table: int, seed: int = 123) -> Answered:
+    """Questions in the user benchmark's dev phrasings over the tables of `examples_path` (WTQ dev:
+    tables never trained on), each answered like `nqa predict`; right = the gold program's answer."""
+    from nqa.executor import choose_run, run_programs
+    from nqa.predict import decode_batch
+    from nqa.table import load_table
+    from nqa.training.generated import wtq_table_examples
+
+    contexts = sorted({ex.context for ex in read_examples(examples_path)})
+    tables = [t for t in (load_table(tables_root / c) for c in contexts) if t.n_rows <= 1000]
+    generated = wtq_table_examples(tables, per_table, seed, split="dev")
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(generated), 64):
+        chunk = generated[start:start + 64]
+        beams = decode_batch(qa.model, [g[2] for g in chunk], [g[3] for g in chunk], 4)
+        for (_id, gold, table, question, _program, _kind), beam in zip(chunk, beams):
+            runs = run_programs(beam, table, question)
+            c = choose_run(runs)
+            if c is None:
+                rows.append((list(gold), [], table, question, None, 0.0))
+                continue
+            ran = runs[c]
+            assert ran is not None
+            rows.append((list(gold), ran.values, table, question, beam[c],
+                         beam_probability(list(zip(beam, runs)), ran.values)))
+    return _answered(rows)
 
 
 def plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
@@ -126,49 +180,61 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wtq-root", default="")
     ap.add_argument("--fit-also", action="append", default=[],
                     help="EXAMPLES.tsv=TABLES_ROOT fitted on with the dev split (answerable questions)")
+    ap.add_argument("--generated-per-table", type=int, default=4,
+                    help="questions in the benchmark's dev phrasings per dev table, fitted on too (0: none)")
+    ap.add_argument("--method", choices=("logistic", "isotonic"), default="logistic",
+                    help="logistic: on nqa.confidence's features; isotonic: on the raw probability alone")
     ap.add_argument("--also", action="append", default=[], help="EXAMPLES.tsv=TABLES_ROOT, reported only")
     ap.add_argument("--plot", default="", help="reliability diagram PNG")
     args = ap.parse_args(argv)
     root = Path(args.wtq_root) if args.wtq_root else default_wtq_root()
     qa = load_qa(args.model)
-    raw, right, _ = answer_confidences(root / "data" / f"{args.dev}.tsv", root, qa)
-    fit_raw, fit_right = [raw], [right]
+    dev_path = root / "data" / f"{args.dev}.tsv"
+    dev = answer_confidences(dev_path, root, qa)
+    fitted: dict[str, Answered] = {f"WTQ {args.dev}": dev}
     for spec in args.fit_also:
         path, tables = spec.split("=", 1)
-        r2, y2, ans = answer_confidences(Path(path), Path(tables), qa)
-        fit_raw.append(r2[ans])
-        fit_right.append(y2[ans])
-    pooled_raw, pooled_right = np.concatenate(fit_raw), np.concatenate(fit_right)
-    xs, ys = fit_isotonic(pooled_raw, pooled_right)
+        fitted[Path(path).name] = answer_confidences(Path(path), Path(tables), qa).answerable_only()
+    if args.generated_per_table:
+        fitted["generated, dev phrasings"] = generated_confidences(dev_path, root, qa, args.generated_per_table)
+    pooled = Answered(*(np.concatenate([getattr(a, k) for a in fitted.values()])
+                        for k in ("raw", "right", "answerable", "features")))
+    xs, ys = fit_isotonic(pooled.raw, pooled.right)
     cal = Calibration(xs, ys)
-    conf = np.array([cal(p) for p in raw])
-    threshold = choose_threshold(np.array([cal(p) for p in pooled_raw]), pooled_right.astype(bool))
-    cal = Calibration(xs, ys, threshold)
-    report = {"dev": args.dev, "n": int(len(raw)), "accuracy": float(right.mean()), "knots": len(xs),
-              "threshold": threshold, "ece_raw": expected_calibration_error(raw, right),
-              "ece": expected_calibration_error(conf, right),
+    if args.method == "logistic":
+        w, b, mean, scale = fit_logistic(pooled.features, pooled.right)
+        cal = Calibration(xs, ys, 0.0, tuple(map(float, w)), b, tuple(map(float, mean)), tuple(map(float, scale)))
+
+    def confidences(a: Answered) -> np.ndarray:
+        return cal.logistic(a.features) if cal.weights else np.array([cal(p) for p in a.raw])
+
+    threshold = choose_threshold(confidences(pooled), pooled.right.astype(bool))
+    cal = dataclasses.replace(cal, threshold=threshold)
+    conf = confidences(dev)
+    report = {"dev": args.dev, "n": int(len(dev.raw)), "method": args.method, "accuracy": float(dev.right.mean()),
+              "knots": len(xs), "threshold": threshold, "ece_raw": expected_calibration_error(dev.raw, dev.right),
+              "ece": expected_calibration_error(conf, dev.right),
               "flagged_low_confidence": float((conf < threshold).mean()),
               "accuracy_above_threshold":
-                  float(right[conf >= threshold].mean()) if (conf >= threshold).any() else math.nan}
-    curves = {f"WTQ {args.dev}, raw": (raw, right), f"WTQ {args.dev}, calibrated": (conf, right)}
-    for spec, r2, y2 in zip(args.fit_also, fit_raw[1:], fit_right[1:]):
-        c2 = np.array([cal(p) for p in r2])
-        report[Path(spec.split("=", 1)[0]).name] = {
-            "n_answerable": int(len(r2)), "accuracy": float(y2.mean()),
-            "ece_raw": expected_calibration_error(r2, y2), "ece": expected_calibration_error(c2, y2)}
-        curves[f"{Path(spec.split('=', 1)[0]).name} (fitted), calibrated"] = (c2, y2)
+                  float(dev.right[conf >= threshold].mean()) if (conf >= threshold).any() else math.nan}
+    curves = {f"WTQ {args.dev}, raw": (dev.raw, dev.right), f"WTQ {args.dev}, calibrated": (conf, dev.right)}
+    for name, a in list(fitted.items())[1:]:
+        c2 = confidences(a)
+        report[name] = {"n_answerable": int(len(a.raw)), "accuracy": float(a.right.mean()),
+                        "ece_raw": expected_calibration_error(a.raw, a.right),
+                        "ece": expected_calibration_error(c2, a.right)}
+        curves[f"{name} (fitted), calibrated"] = (c2, a.right)
     for spec in args.also:
         path, tables = spec.split("=", 1)
-        r2, y2, ans = answer_confidences(Path(path), Path(tables), qa)
-        c2 = np.array([cal(p) for p in r2])
-        report[Path(path).name] = {"n_answerable": int(ans.sum()),
-                                   "ece_raw": expected_calibration_error(r2[ans], y2[ans]),
-                                   "ece": expected_calibration_error(c2[ans], y2[ans]),
-                                   "accuracy": float(y2[ans].mean())}
-        curves[f"{Path(path).name}, calibrated"] = (c2[ans], y2[ans])
+        a = answer_confidences(Path(path), Path(tables), qa).answerable_only()
+        c2 = confidences(a)
+        report[Path(path).name] = {"n_answerable": int(len(a.raw)), "accuracy": float(a.right.mean()),
+                                   "ece_raw": expected_calibration_error(a.raw, a.right),
+                                   "ece": expected_calibration_error(c2, a.right)}
+        curves[f"{Path(path).name}, calibrated"] = (c2, a.right)
     config_path = Path(args.model) / "config.json"
     config = json.loads(config_path.read_text())
-    config["calibration"] = {"xs": list(xs), "ys": list(ys), "threshold": threshold}
+    config["calibration"] = cal.to_config()
     tmp = config_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     tmp.replace(config_path)

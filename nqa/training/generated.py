@@ -407,13 +407,15 @@ def _bind(plan: list[tuple], question: Question) -> Program | None:
 
 
 def wtq_table_examples(tables: list[Table], per_table: int, seed: int, kinds: list[str] | None = None,
-                       augment: bool = False) -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
+                       augment: bool = False, split: str = "train",
+                       ) -> list[tuple[str, tuple[str, ...], Table, Question, Program, str]]:
     """Questions in the benchmark's TRAIN phrasings (augment: paraphrased by SYNONYMS) over `tables`,
     `per_table` tries each, answers by the exact executor on the gold program; programs whose answer
-    is empty are dropped. Works on any table: WTQ's training tables, the benchmark's training tables."""
+    is empty are dropped. Works on any table: WTQ's training tables, the benchmark's training tables.
+    split="dev": the benchmark's dev phrasings, never trained on (calibration over unseen tables)."""
     phrasings = load_phrasings()
     kinds = kinds or [k for k in phrasings if k != "unanswerable"]
-    train_phrasings = {k: [(pid, tpl) for pid, split, tpl in phrasings[k] if split == "train"] for k in kinds}
+    train_phrasings = {k: [(pid, tpl) for pid, sp, tpl in phrasings[k] if sp == split] for k in kinds}
     if augment:
         for k in kinds:
             variant_of = {pid.split(".")[1] for pid, _ in train_phrasings[k] if pid.count(".") == 2}
