@@ -163,10 +163,19 @@ def _terminal_choice(term_lp: np.ndarray, tcol_lp: np.ndarray, ok: np.ndarray | 
 _CONST_OPS = np.array([op in OPS_WITH_CONSTANT for op in SELECT_OPS])
 
 
+_MOVE_OPS = np.array([op in ("next", "previous") for op in SELECT_OPS])
+
+
 def _unused(ok: np.ndarray, steps: list[_Choice]) -> np.ndarray:
-    """The feasibility mask without the constants earlier steps already filtered on: a filter that
-    repeats a constant selects nothing new ('nordwood and lighting' filters on both, not nordwood
-    twice)."""
+    """The feasibility mask given the earlier steps. Without the constants they already filtered on:
+    a filter that repeats a constant selects nothing new ('nordwood and lighting' filters on both,
+    not nordwood twice). And no next/previous as the first step: the rows after (before) every row
+    are all rows but one, an answer to no question (with the shipped model, 0 of 42 such answers
+    on WTQ dev and the user benchmark were right)."""
+    if not steps:
+        ok = ok.copy()
+        ok[_MOVE_OPS] = False
+        return ok
     used = [c.constant for c in steps if c.constant is not None]
     if not used:
         return ok

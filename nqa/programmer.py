@@ -139,6 +139,11 @@ class ProgrammerConfig:
     # lexicon only grows at its end, so a checkpoint keeps reading the classes it was trained with);
     # 0: none (every checkpoint trained before this option).
     word_cues: int = 0
+    # Training only: the share of cue words (words with a cue class) whose encoder vector is dropped
+    # in a batch, leaving their cue classes. The frozen encoder places 'arent' far from 'not'; a model
+    # that may not see the word learns what its class means, and reads the class for cue words it
+    # never saw ('arent' -> negation). 0: none. Decoding never drops.
+    cue_dropout: float = 0.0
 
 
 @dataclass
@@ -271,6 +276,10 @@ class NeuralProgrammer(nn.Module):
         if self.config.word_cues:
             assert batch.word_cues is not None  # collate builds it for every batch
             n = min(words.shape[1], batch.word_cues.shape[1])
+            if self.training and self.config.cue_dropout:
+                cue = batch.word_cues[:, :n, :self.config.word_cues].amax(-1) > 0  # (B, n)
+                drop = cue & (torch.rand(cue.shape, device=cue.device) < self.config.cue_dropout)
+                words = torch.cat([words[:, :n] * (~drop).unsqueeze(-1).to(words.dtype), words[:, n:]], 1)
             words = words + F.pad(_linear(self.word_cue, batch.word_cues[:, :n, :self.config.word_cues]),
                                   (0, 0, 0, words.shape[1] - n))
         words = F.dropout(_layer_norm(word_norm, words), self.drop.p, self.training)  # (B, W, D)

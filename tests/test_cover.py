@@ -81,3 +81,16 @@ def test_decoding_never_repeats_or_breaks_programs_with_cover(tiny_qa):
         for program in tiny_qa.model.decode(LISTINGS, q, k=4):
             used = [s.constant for s in program.selection_steps if s.constant is not None]
             assert len(used) == len(set(used))
+
+
+def test_next_or_previous_is_never_the_first_step(tiny_qa):
+    """The rows after (before) every row are all rows but one: no question means that."""
+    q, K, C, sel_ok, _ = setting("which address comes after 9 oak lane")
+    first = _unused(sel_ok, [])
+    for op in ("next", "previous"):
+        assert not first[SELECT_OPS.index(op)].any()
+        after_filter = _unused(sel_ok, [choice("filter_eq", 0, 0, C, K)])
+        assert after_filter[SELECT_OPS.index(op)].any()
+    for text in ["which address comes after 9 oak lane", "what is the next type", "how many listings"]:
+        for program in tiny_qa.model.decode(LISTINGS, parse_question(text, LISTINGS), k=4):
+            assert program.steps[0].op not in ("next", "previous"), program
