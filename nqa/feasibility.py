@@ -11,7 +11,10 @@ Feasible, for a selection op:
   filter_eq(col, k)                 some cell of col matches constant k (nqa.question.match_matrix)
   filter_gt/ge/lt/le(col, k)        k is a number and some cell of col has a value
   filter_any(col)                   some cell of col matches some text constant
-  filter_true/filter_false(col)     col is a yes/no column (Column.flags)
+  filter_true/filter_false(col)     col is a yes/no column (Column.flags) the question names: a
+                                    word of its name (not a stop word; plurals as singulars) is in
+                                    the question. "how many listings in total" is no question
+                                    about the Sold column.
   argmax/argmin(col)                some cell of col has a value
   mfe(col)                          some cell of col is non-empty
   ops without a column              always
@@ -23,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from nqa.program import SELECT_OPS, TERMINAL_OPS
-from nqa.question import Question, match_matrix
-from nqa.table import Table
+from nqa.question import STOP_WORDS, Question, match_matrix, stem
+from nqa.table import Table, normalize_text
 
 _NUMERIC_TERMINALS = {"sum", "avg", "max", "min", "difference"}
 
@@ -64,7 +67,7 @@ def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
         elif op == "filter_any":
             m[:C, :] = (const_col[is_text].any(axis=0) if is_text.any() else np.zeros(C, bool))[:, None]
         elif op in ("filter_true", "filter_false"):
-            m[:C, :] = flag[:, None]
+            m[:C, :] = (flag & _named(table, question))[:, None]
         elif op in ("argmax", "argmin"):
             m[:C, :] = valued[:, None]
         elif op == "mfe":
@@ -81,6 +84,17 @@ def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
             term[o] = False
             term[o, :C] = nonempty
     return sel, term
+
+
+def _named(table: Table, question: Question) -> np.ndarray:
+    """(C,) bool: a word of the column's name (not a stop word) is a word of the question, plurals
+    read as singulars ('smokers' names 'smoker', 'in stock' names 'in_stock')."""
+    words = {stem(w) for w in normalize_text(question.text).split()}
+    out = np.zeros(table.n_cols, dtype=bool)
+    for j, col in enumerate(table.columns):
+        name = normalize_text(col.name.replace("_", " "))
+        out[j] = any(stem(w) in words for w in name.split() if w not in STOP_WORDS)
+    return out
 
 
 def masked(lp: np.ndarray, ok: np.ndarray | np.bool_) -> np.ndarray:

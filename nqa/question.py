@@ -49,6 +49,16 @@ name names list tell give show number amount total times time
 s t one ones
 """.split())
 
+
+def stem(word: str) -> str:
+    """A plural's singular, roughly ('orders' -> 'order', 'companies' -> 'company'): enough to tell
+    that a question word names a column or a kind of row."""
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
 # Rank of each constant source when max_constants cuts the list (lower is kept first).
 _SOURCE_RANK = {"number": 0, "date": 0, "month": 0, "cell": 1, "cell_part": 2, "ordinal": 3, "word": 4, "column": 5}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nqa.question import NUMBER_WORDS, ORDINAL_WORDS, STOP_WORDS, Question, table_index
+from nqa.question import NUMBER_WORDS, ORDINAL_WORDS, STOP_WORDS, Question, stem, table_index
 from nqa.table import _MONTHS, Table, normalize_text
 
 WORDS_FILE = Path(__file__).resolve().parent / "data" / "question_words.txt"
@@ -42,13 +42,6 @@ def question_words() -> frozenset[str]:
     return frozenset(WORDS_FILE.read_text(encoding="utf-8").split())
 
 
-def _stem(word: str) -> str:
-    for suffix in ("ies", "es", "s"):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
-
-
 def missing_values(question: Question, table: Table) -> list[str]:
     """Runs of question words that look like values no cell of the table holds, as written."""
     idx = table_index(table)
@@ -63,9 +56,9 @@ def missing_values(question: Question, table: Table) -> list[str]:
         if low in STOP_WORDS or low in known or low in _CHAT_WORDS or low in NUMBER_WORDS \
                 or low in ORDINAL_WORDS or low in _MONTHS:
             continue
-        if low in header_words or _stem(low) in header_words:
+        if low in header_words or stem(low) in header_words:
             continue
-        if idx.any_cell_contains(low) or idx.any_cell_contains(_stem(low)):
+        if idx.any_cell_contains(low) or idx.any_cell_contains(stem(low)):
             continue
         if low.endswith("s") and not low.endswith(("ss", "is", "us")):  # plural: what rows are ("orders")
             continue
@@ -93,7 +86,7 @@ def _header_words(table: Table) -> frozenset[str]:
         found: set[str] = set()
         for name in table.column_names:
             for w in normalize_text(re.sub(r"[_()]", " ", name)).split():
-                found |= {w, _stem(w)}
+                found |= {w, stem(w)}
         words = table._cache["header_words"] = frozenset(found)
     return words
 

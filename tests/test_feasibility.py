@@ -1,5 +1,5 @@
 """Decoding takes feasible steps only: a constant with a column that holds it, numbers on columns with
-values, flags on yes/no columns; and never filters twice on one constant."""
+values, flags on yes/no columns the question names; and never filters twice on one constant."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +29,12 @@ def test_masks_follow_the_table():
     eq = SELECT_OPS.index("filter_eq")
     assert [names[j] for j in np.flatnonzero(sel[eq, :, k_london])] == ["City"]
     flag = SELECT_OPS.index("filter_true")
-    assert [names[j] for j in np.flatnonzero(sel[flag, :, 0])] == ["Refunded"]
+    assert not sel[flag].any()  # the question does not name the yes/no column
+    for text in ("how many orders were refunded?", "how many refunded orders from london", "Refunded orders"):
+        q2 = parse_question(text, ORDERS)
+        sel2, _ = feasible_steps(ORDERS, q2, ORDERS.n_cols, len(q2.constants))
+        assert [names[j] for j in np.flatnonzero(sel2[flag, :, 0])] == ["Refunded"], text
+        assert (sel2[SELECT_OPS.index("filter_false")] == sel2[flag]).all()
     total = TERMINAL_OPS.index("sum")
     assert not term[total, names.index("Customer")] and term[total, names.index("Total ($)")]
     assert term[TERMINAL_OPS.index("count")].all()
