@@ -42,7 +42,7 @@ SAMPLES = (
         "what were total sales in the east?",
         "what is the average total?",
         "which city appears most often?",
-        "count the orders from london shipped by air",
+        "how many orders have city london and shipping air",
     )),
     Sample("olympics", "Olympic medal table (Tokyo 2020)", SAMPLES_DIR / "olympics.csv", (
         "which nation is ranked after china?",
