@@ -170,7 +170,7 @@ def _unused(ok: np.ndarray, steps: list[_Choice]) -> np.ndarray:
     """The feasibility mask given the earlier steps. Without the constants they already filtered on:
     a filter that repeats a constant selects nothing new ('nordwood and lighting' filters on both,
     not nordwood twice). And no next/previous as the first step: the rows after (before) every row
-    are all rows but one, an answer to no question (with the shipped model, 0 of 42 such answers
+    are all rows but one, an answer to no question (with model u7r, 0 of 42 such answers
     on WTQ dev and the user benchmark were right)."""
     if not steps:
         ok = ok.copy()
