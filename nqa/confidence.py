@@ -21,12 +21,14 @@ from nqa.program import Program
 from nqa.question import Question, column_name_spans
 from nqa.table import Table
 
-# Terminal ops that get their own indicator; others (first/last printed, mfe...) share the baseline.
-TERMINAL_OPS = ("print", "count", "sum", "avg", "max", "min", "difference", "share", "count_distinct")
+# nqa.program.TERMINAL_OPS, each with its own indicator, in the order the shipped calibration's
+# features were fitted in (FEATURES is stored with a checkpoint and must match it); an op added to
+# the program later would have no indicator.
+TERMINAL_INDICATORS = ("print", "count", "sum", "avg", "max", "min", "difference", "share", "count_distinct")
 FEATURES: tuple[str, ...] = (
     "logit_p",  # the beam's summed probability of the answer, as a logit (clipped at 0.001, 0.999)
     "covered",  # decoding added a filter on a cell the question names (Program.covered)
-    *(f"terminal_{op}" for op in TERMINAL_OPS),
+    *(f"terminal_{op}" for op in TERMINAL_INDICATORS),
     "constants_unused",  # question values (cells, numbers, dates) the program does not use
     "constants_used",
     "named_columns_unused",  # columns the question spells by name that the program does not use
@@ -48,9 +50,9 @@ def confidence_features(raw: float, program: Program | None, question: Question 
         return f
     f[1] = float(program.covered)
     term = program.terminal.op
-    if term in TERMINAL_OPS:
-        f[2 + TERMINAL_OPS.index(term)] = 1.0
-    k = 2 + len(TERMINAL_OPS)
+    if term in TERMINAL_INDICATORS:
+        f[2 + TERMINAL_INDICATORS.index(term)] = 1.0
+    k = 2 + len(TERMINAL_INDICATORS)
     used_constants = {s.constant for s in program.steps if s.constant is not None}
     used_columns = {s.column for s in program.steps if s.column is not None}
     named = {j for _a, _b, j in column_name_spans(question, table)}

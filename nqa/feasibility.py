@@ -89,12 +89,13 @@ def feasible_steps(table: Table, question: Question, n_cols: int, n_const: int,
 def _named(table: Table, question: Question) -> np.ndarray:
     """(C,) bool: a word of the column's name (not a stop word) is a word of the question, plurals
     read as singulars ('smokers' names 'smoker', 'in stock' names 'in_stock')."""
+    names = table._cache.get("feasibility_name_stems")
+    if names is None:  # once per table, as _column_facts
+        names = table._cache["feasibility_name_stems"] = [
+            frozenset(stem(w) for w in normalize_text(col.name.replace("_", " ")).split() if w not in STOP_WORDS)
+            for col in table.columns]
     words = {stem(w) for w in normalize_text(question.text).split()}
-    out = np.zeros(table.n_cols, dtype=bool)
-    for j, col in enumerate(table.columns):
-        name = normalize_text(col.name.replace("_", " "))
-        out[j] = any(stem(w) in words for w in name.split() if w not in STOP_WORDS)
-    return out
+    return np.array([not name.isdisjoint(words) for name in names], dtype=bool)
 
 
 def masked(lp: np.ndarray, ok: np.ndarray | np.bool_) -> np.ndarray:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nqa.evaluation import tsv_escape, tsv_unescape
 from nqa.program import Program
@@ -84,22 +85,30 @@ def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Prog
         return model.decode_batch(tables, questions, k=k)
 
 
-def choose(programs: list[Program], table, question):
-    """(program, Execution) by the shared execution-guided rule (nqa.executor.choose_run), or
-    (None, None) when no program runs."""
+def best_answers(model, tables: list, questions: list, top_k: int) -> list[tuple[Program, Any, float] | None]:
+    """Per question: the program the shared execution-guided rule picks from the top-k beam
+    (nqa.executor.choose_run), its Execution and the answer's raw confidence (nqa.api.beam_probability);
+    None when no program of the beam runs. `nqa predict` and calibration answer batches this way."""
+    from nqa.api import beam_probability
     from nqa.executor import choose_run, run_programs
 
-    runs = run_programs(programs, table, question)
-    i = choose_run(runs)
-    return (None, None) if i is None else (programs[i], runs[i])
+    out: list[tuple[Program, Any, float] | None] = []
+    for t, q, beam in zip(tables, questions, decode_batch(model, tables, questions, top_k)):
+        runs = run_programs(beam, t, q)
+        c = choose_run(runs)
+        if c is None:
+            out.append(None)
+            continue
+        ex = runs[c]
+        assert ex is not None  # choose_run picks a program that ran
+        out.append((beam[c], ex, beam_probability(list(zip(beam, runs)), ex.values)))
+    return out
 
 
 def predict(examples: Sequence[PredExample | Example], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
             progress: bool = True, calibration=None) -> list[tuple]:
     """(id, answer items, table, question, program, raw confidence, calibrated confidence, unsure
     reason) per example, in input order (the same answer, confidence and reason `TableQA.ask` gives)."""
-    from nqa.api import beam_probability
-    from nqa.executor import choose_run, run_programs
     from nqa.unsure import Calibration, unsure_reason
 
     calibration = calibration or Calibration()
@@ -116,18 +125,14 @@ def predict(examples: Sequence[PredExample | Example], tables_root: Path, model,
     def flush() -> None:
         if not pending:
             return
-        beams = decode_batch(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k)
-        for (i, t, q), beam in zip(pending, beams):
-            runs = run_programs(beam, t, q)
-            c = choose_run(runs)
-            if c is None:
+        answers = best_answers(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k)
+        for (i, t, q), best in zip(pending, answers):
+            if best is None:
                 results[i] = (examples[i].id, [], t, q, None, 0.0, 0.0, "no program runs on this table")
                 continue
-            ex = runs[c]
-            assert ex is not None  # choose_run picks a program that ran
-            raw = beam_probability(list(zip(beam, runs)), ex.values)
-            conf = calibration.of_answer(raw, beam[c], q, t, ex.values)
-            results[i] = (examples[i].id, ex.values, t, q, beam[c], raw, conf, unsure_reason(q, t, conf, calibration))
+            program, ex, raw = best
+            conf = calibration.of_answer(raw, program, q, t, ex.values)
+            results[i] = (examples[i].id, ex.values, t, q, program, raw, conf, unsure_reason(q, t, conf, calibration))
         pending.clear()
 
     bar = tqdm(total=len(examples), desc="predict", disable=not progress, mininterval=5)

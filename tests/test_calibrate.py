@@ -53,7 +53,7 @@ def test_logistic_fit_recovers_a_known_model_and_calibrates():
 def test_features_on_a_real_answer():
     from pathlib import Path
 
-    from nqa.confidence import FEATURES, TERMINAL_OPS, confidence_features
+    from nqa.confidence import FEATURES, TERMINAL_INDICATORS, confidence_features
     from nqa.program import Program, Step
     from nqa.question import parse_question
     from nqa.table import load_table
@@ -65,7 +65,7 @@ def test_features_on_a_real_answer():
     program = Program([Step("filter_eq", city, constant=london), Step("sum", units)])
     f = dict(zip(FEATURES, confidence_features(0.5, program, q, table, ["42"])))
     assert f["logit_p"] == pytest.approx(0.0) and f["terminal_sum"] == 1.0 and f["covered"] == 0.0
-    assert sum(f[f"terminal_{op}"] for op in TERMINAL_OPS) == 1.0
+    assert sum(f[f"terminal_{op}"] for op in TERMINAL_INDICATORS) == 1.0
     # 'total' also spells the Total column, which the program does not use
     assert f["constants_used"] == 1 and f["named_columns"] == 2 and f["named_columns_unused"] == 1
     assert f["steps"] == 2 and f["log_rows"] == pytest.approx(np.log1p(table.n_rows))

@@ -34,11 +34,11 @@ import numpy as np
 from sqlglot import exp
 
 from nqa.sources.base import EngineSource, SourceColumn, SourceQueryError, column
+from nqa.table import Column, Table, make_column, unique_names
 
 if TYPE_CHECKING:
     from nqa.program import Program
     from nqa.question import Question
-from nqa.table import Column, Table, make_column, unique_names
 
 PROFILE_CAP = int(os.environ.get("NQA_PROFILE_CAP", 100_000))  # distinct cells held per text column
 # Numbers, dates and timestamps need no distinct list for exactness: their SQL forms are the engine's

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from nqa.api import beam_probability
 from nqa.confidence import FEATURES, confidence_features, fit_logistic
 from nqa.evaluation import is_correct
 from nqa.predict import load_qa, predict
@@ -125,8 +124,7 @@ def answer_confidences(examples_path: Path, tables_root: Path, qa) -> Answered:
 def generated_confidences(examples_path: Path, tables_root: Path, qa, per_table: int, seed: int = 123) -> Answered:
     """Questions in the user benchmark's dev phrasings over the tables of `examples_path` (WTQ dev:
     tables never trained on), each answered like `nqa predict`; right = the gold program's answer."""
-    from nqa.executor import choose_run, run_programs
-    from nqa.predict import decode_batch
+    from nqa.predict import best_answers
     from nqa.table import load_table
     from nqa.training.generated import wtq_table_examples
 
@@ -134,19 +132,12 @@ def generated_confidences(examples_path: Path, tables_root: Path, qa, per_table:
     tables = [t for t in (load_table(tables_root / c) for c in contexts) if t.n_rows <= 1000]
     generated = wtq_table_examples(tables, per_table, seed, split="dev")
     rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(generated), 64):
+    for start in range(0, len(generated), 64):  # batches as `nqa predict` makes them
         chunk = generated[start:start + 64]
-        beams = decode_batch(qa.model, [g[2] for g in chunk], [g[3] for g in chunk], 4)
-        for (_id, gold, table, question, _program, _kind), beam in zip(chunk, beams):
-            runs = run_programs(beam, table, question)
-            c = choose_run(runs)
-            if c is None:
-                rows.append((list(gold), [], table, question, None, 0.0))
-                continue
-            ran = runs[c]
-            assert ran is not None
-            rows.append((list(gold), ran.values, table, question, beam[c],
-                         beam_probability(list(zip(beam, runs)), ran.values)))
+        answers = best_answers(qa.model, [g[2] for g in chunk], [g[3] for g in chunk], 4)
+        for (_id, gold, table, question, _program, _kind), best in zip(chunk, answers):
+            program, ran, raw = best if best is not None else (None, None, 0.0)
+            rows.append((list(gold), ran.values if ran is not None else [], table, question, program, raw))
     return _answered(rows)
 
 
