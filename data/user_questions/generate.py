@@ -30,7 +30,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 SEED = 20250611
 N_TEST_PER_KIND = 25
-N_DEV_PER_KIND = 25
+N_DEV_PER_KIND = 36
 N_TRAIN_PER_KIND = 200
 
 
@@ -423,6 +423,152 @@ def build_tables() -> list[Spec]:
         Col("Age", "age", "measure", "int", add=False), Col("Monthly Fee", "monthly fee", "measure", "eur"),
         Col("Visits per Month", "visits per month", "measure", "int"),
         Col("Active", "active", "flag", "truefalse")], df))
+
+    # --- dev tables (with league and invoices above) ----------------------------------------
+    r = rng("shipments")
+    n = 1500
+    ids = [f"SHP-{30001 + i}" for i in range(n)]
+    split = sorted(r.sample(range(1, n, 2), 12))
+    for i in split:
+        ids[i] = f"{ids[i - 1]}-B"  # the second part of a split consignment
+    service = _weighted(r, ["Standard", "Express", "Economy", "Freight"], [6, 3, 2, 1], n)
+    packages = [float(r.choice([1, 1, 1, 2, 2, 3, 4, 6, 10])) for _ in range(n)]
+    weight = [round(p * r.uniform(0.3, 25) * (8 if s == "Freight" else 1), 1) for p, s in zip(packages, service)]
+    rate = {"Standard": 1.6, "Express": 3.9, "Economy": 1.1, "Freight": 0.7}
+    df = pd.DataFrame({
+        "Shipment ID": ids,
+        "Ship Date": _dates(r, n, dt.date(2021, 1, 1), dt.date(2024, 12, 31), sort=True),
+        "Carrier": _weighted(r, ["DHL", "UPS", "FedEx", "DB Schenker", "Kuehne Nagel"], [5, 4, 3, 2, 1], n),
+        "Service": service,
+        "Origin": _weighted(r, ["Rotterdam", "Hamburg", "Antwerp", "Milan", "Lyon"], [5, 4, 3, 2, 1], n),
+        "Destination Country": _weighted(r, ["Germany", "France", "Italy", "Spain", "Poland", "Netherlands",
+                                             "Sweden", "Austria"], [8, 6, 4, 4, 3, 3, 1, 1], n),
+        "Recipient": r.choices(_people(r, 150), k=n),
+        "Packages": packages,
+        "Weight (kg)": _blank(r, weight, 6),
+        "Cost": [round(9.5 + w * rate[s] * r.uniform(0.8, 1.25), 2) for w, s in zip(weight, service)],
+        "Transit Days": [float(max(1, {"Express": 1, "Standard": 3, "Economy": 6, "Freight": 8}[s] + r.randint(-1, 4)))
+                         for s in service],
+        "Late": [r.random() < (0.25 if s == "Economy" else 0.12) for s in service],
+    })
+    same = ["Ship Date", "Carrier", "Origin", "Destination Country", "Recipient"]
+    for i in split:  # sent with its first part
+        df.loc[i, same] = df.loc[i - 1, same]
+    specs.append(Spec("shipments", "dev", ["shipments", "consignments"], [
+        Col("Shipment ID", "shipment id", "name", "text"), Col("Ship Date", "ship date", "date", "iso"),
+        Col("Carrier", "carrier", "group", "text"), Col("Service", "service", "group", "text"),
+        Col("Origin", "origin", "group", "text"), Col("Destination Country", "destination country", "group", "text"),
+        Col("Recipient", "recipient", "text", "text"), Col("Packages", "packages", "measure", "int"),
+        Col("Weight (kg)", "weight", "measure", "f1"), Col("Cost", "cost", "measure", "usd"),
+        Col("Transit Days", "transit days", "measure", "int", add=False),
+        Col("Late", "late", "flag", "truefalse")], df))
+
+    r = rng("hotel_bookings")
+    n = 90
+    guests = _people(r, n - 4)
+    for g in r.sample(guests, 4):  # double surnames: "Maya Rossi" and "Maya Rossi Silva"
+        last = r.choice([x for x in LAST if x != g.split()[1]])
+        guests.insert(r.randrange(len(guests) + 1), f"{g} {last}")
+    room = _weighted(r, ["Double", "Single", "Twin", "Suite", "Family"], [5, 2, 2, 1, 1], n)
+    base = {"Double": 120, "Single": 85, "Twin": 115, "Suite": 260, "Family": 175}
+    nights = [float(r.choice([1, 1, 2, 2, 2, 3, 3, 4, 5, 7, 10])) for _ in range(n)]
+    nightly = [round(base[t] * r.uniform(0.8, 1.4), 2) for t in room]
+    df = pd.DataFrame({
+        "Guest": guests,
+        "Hotel": _weighted(r, ["Harbour View", "Old Town Suites", "Parkside", "Airport Inn"], [4, 3, 2, 1], n),
+        "Room Type": room,
+        "Channel": _weighted(r, ["Direct", "Booking Site", "Travel Agent", "Corporate"], [3, 5, 1, 2], n),
+        "Check-in": _dates(r, n, dt.date(2022, 3, 1), dt.date(2024, 11, 30), sort=True),
+        "Nights": nights,
+        "Nightly Rate (€)": nightly,
+        "Total Price": [round(a * b, 2) for a, b in zip(nights, nightly)],
+        "Adults": [float(r.choice([1, 2, 2, 2, 3, 4])) for _ in range(n)],
+        "Review Score": _blank(r, [round(r.uniform(5.0, 10.0), 1) for _ in range(n)], 9),
+        "Cancelled": [r.random() < 0.15 for _ in range(n)],
+    })
+    specs.append(Spec("hotel_bookings", "dev", ["bookings", "reservations"], [
+        Col("Guest", "guest", "name", "text"), Col("Hotel", "hotel", "group", "text"),
+        Col("Room Type", "room type", "group", "text"), Col("Channel", "channel", "group", "text"),
+        Col("Check-in", "check-in date", "date", "long"), Col("Nights", "nights", "measure", "int"),
+        Col("Nightly Rate (€)", "nightly rate", "measure", "f2", add=False),
+        Col("Total Price", "total price", "measure", "eur"), Col("Adults", "adults", "measure", "int"),
+        Col("Review Score", "review score", "measure", "f1", add=False),
+        Col("Cancelled", "cancelled", "flag", "YN")], df))
+
+    r = rng("courses")
+    courses = [("Calculus", "Mathematics"), ("Calculus II", "Mathematics"), ("Linear Algebra", "Mathematics"),
+               ("Discrete Structures", "Mathematics"), ("Probability Theory", "Mathematics"),
+               ("Real Analysis", "Mathematics"), ("Mechanics", "Physics"), ("Mechanics Lab", "Physics"),
+               ("Electromagnetism", "Physics"), ("Quantum Theory", "Physics"), ("Thermodynamics", "Physics"),
+               ("Optics", "Physics"), ("Genetics", "Biology"), ("Cell Structure", "Biology"), ("Ecology", "Biology"),
+               ("Ecology Fieldwork", "Biology"), ("Microbes and Disease", "Biology"), ("Human Anatomy", "Biology"),
+               ("Microeconomics", "Economics"), ("Macroeconomics", "Economics"), ("Econometrics", "Economics"),
+               ("Game Theory", "Economics"), ("Public Finance", "Economics"), ("Ancient Rome", "History"),
+               ("Ancient Rome Seminar", "History"), ("Medieval Europe", "History"), ("Modern Europe", "History"),
+               ("Cold War Studies", "History"), ("Programming Basics", "Computing"), ("Data Structures", "Computing"),
+               ("Databases", "Computing"), ("Operating Systems", "Computing"), ("Machine Learning", "Computing"),
+               ("Web Development", "Computing")]
+    n = len(courses)
+    df = pd.DataFrame({
+        "course": [c for c, _ in courses],
+        "department": [d for _, d in courses],
+        "instructor": _weighted(r, ["Helen Park", "Raj Patel", "Sofia Marin", "Ahmed Nasser", "Claire Dupont"],
+                                [4, 3, 3, 2, 1], n),
+        "level": _weighted(r, ["Introductory", "Intermediate", "Advanced"], [4, 3, 2], n),
+        "term": _weighted(r, ["Autumn", "Spring", "Summer"], [5, 4, 1], n),
+        "credits": [float(r.choice([3, 4, 5, 5, 6, 10])) for _ in range(n)],
+        "enrolled": [float(r.randint(8, 240)) for _ in range(n)],
+        "avg_grade": _blank(r, [round(r.uniform(55, 88), 1) for _ in range(n)], 2),
+        "pass_rate": [round(r.uniform(60, 99), 1) for _ in range(n)],
+        "start_date": _dates(r, n, dt.date(2021, 9, 1), dt.date(2024, 9, 30)),
+        "online": [r.random() < 0.3 for _ in range(n)],
+    })
+    specs.append(Spec("courses", "dev", ["courses", "modules"], [
+        Col("course", "course", "name", "text"), Col("department", "department", "group", "text"),
+        Col("instructor", "instructor", "group", "text"), Col("level", "level", "group", "text"),
+        Col("term", "term", "group", "text"), Col("credits", "credits", "measure", "int"),
+        Col("enrolled", "enrolment", "measure", "int"), Col("avg_grade", "grade", "measure", "f1", add=False),
+        Col("pass_rate", "pass rate", "measure", "pct", add=False),
+        Col("start_date", "start date", "date", "short"), Col("online", "online", "flag", "yesno")], df))
+
+    r = rng("sales_deals")
+    deals = ["Northwind Renewal", "Northwind Renewal Plus", "Apex Cloud Migration", "Bluebird Analytics",
+             "Bluebird Analytics Expansion", "Cobalt Support Plan", "Delta Freight Pilot", "Evergreen Payroll",
+             "Falcon Data Platform", "Granite Security Suite", "Harbor Logistics Pilot", "Ivory Health Portal",
+             "Juniper Retail POS", "Keystone ERP", "Keystone ERP Phase 2", "Lumen Energy Dashboard",
+             "Marble Bank Onboarding", "Nimbus Telecom Billing", "Orchid Hotels Wifi", "Pioneer Schools Licences",
+             "Quartz Media Archive", "Redline Motors Fleet", "Sapphire Insurance Claims", "Titan Steel Sensors",
+             "Umbra Games Hosting", "Vertex Labs LIMS", "Willow Care Scheduling", "Xeno Pharma Trials",
+             "Yellowtail Foods Forecasting", "Zenith Air Crew App", "Atlas Shipping Tracking", "Beacon Legal Docs",
+             "Cedar Homes CRM", "Dune Solar Monitoring", "Echo Radio Ads", "Fjord Seafood Traceability",
+             "Glacier Water Billing", "Helix Biotech Storage", "Iris Optics Webshop", "Kite Airlines Loyalty",
+             "Lotus Spa Scheduling", "Maple Dairy Supply", "Nova Clinics Telehealth", "Onyx Retail Cameras",
+             "Polar Cold Chain", "Quill Publishing Rights", "Summit Gear Ecommerce", "Tundra Mining Safety"]
+    n = len(deals)
+    stage = _weighted(r, ["Prospecting", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost"],
+                      [3, 4, 3, 2, 3, 2], n)
+    prob = {"Prospecting": 10, "Qualified": 25, "Proposal": 50, "Negotiation": 75, "Closed Won": 100, "Closed Lost": 0}
+    df = pd.DataFrame({
+        "Deal": deals,
+        "Owner": _weighted(r, ["Priya Nair", "Tomas Berg", "Lucia Ferrari", "Ken Mori", "Dana Whitfield"],
+                           [4, 3, 3, 2, 1], n),
+        "Stage": stage,
+        "Territory": _weighted(r, ["EMEA", "North America", "APAC", "LATAM"], [4, 4, 2, 1], n),
+        "Primary Contact": _people(r, n),
+        "Deal Value (USD)": [float(r.randrange(5000, 480000, 500)) for _ in range(n)],
+        "Win Probability": [float(prob[s] + (r.choice([-5, 0, 0, 5]) if 0 < prob[s] < 100 else 0)) for s in stage],
+        "Seats": _blank(r, [float(r.randint(5, 1200)) for _ in range(n)], 3),
+        "Close Date": _dates(r, n, dt.date(2023, 1, 1), dt.date(2025, 12, 31)),
+        "Multi-Year": [r.random() < 0.35 for _ in range(n)],
+    })
+    specs.append(Spec("sales_deals", "dev", ["deals", "opportunities"], [
+        Col("Deal", "deal", "name", "text"), Col("Owner", "owner", "group", "text"),
+        Col("Stage", "stage", "group", "text"), Col("Territory", "territory", "group", "text"),
+        Col("Primary Contact", "primary contact", "text", "text"),
+        Col("Deal Value (USD)", "deal value", "measure", "thousands"),
+        Col("Win Probability", "win probability", "measure", "pct", add=False),
+        Col("Seats", "seats", "measure", "int"), Col("Close Date", "close date", "date", "us"),
+        Col("Multi-Year", "multi-year", "flag", "YesNo")], df))
 
     # --- test tables ----------------------------------------------------------------------
     r = rng("products")
@@ -1039,7 +1185,7 @@ def main(argv=None) -> None:
             f.write(text)
     print("tables:")
     for s in specs:
-        print(f"  {s.split:5s} {s.name:12s} {len(s.df):5d} rows x {len(s.cols)} columns")
+        print(f"  {s.split:5s} {s.name:14s} {len(s.df):5d} rows x {len(s.cols)} columns")
     print(counts_table(questions))
 
 
