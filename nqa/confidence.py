@@ -63,8 +63,10 @@ def confidence_features(raw: float, program: Program | None, question: Question 
     return f
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """(weights, bias, mean, scale) of an L2-regularised logistic regression of y on standardised x.
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """(weights, bias, mean, scale) of an L2-regularised logistic regression of y on standardised x;
+    `sample_weight` (mean 1) weighs each example's loss, e.g. so that each source counts the same.
 
     torch's L-BFGS rather than scikit-learn, deliberately: torch is already a dependency and this is
     a 20-weight convex fit; scikit-learn would be one more package for it."""
@@ -75,6 +77,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.nda
     scale[scale < 1e-6] = 1.0
     xs = torch.tensor((x - mean) / scale, dtype=torch.float64)
     ys = torch.tensor(y, dtype=torch.float64)
+    sw = None if sample_weight is None else torch.tensor(sample_weight / sample_weight.mean(), dtype=torch.float64)
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-12,
@@ -82,7 +85,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.nda
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(xs @ w + b, ys) + l2 * (w * w).sum()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(xs @ w + b, ys, weight=sw) + l2 * (w * w).sum()
         loss.backward()
         return loss
 

@@ -50,6 +50,23 @@ def test_logistic_fit_recovers_a_known_model_and_calibrates():
     assert expected_calibration_error(fitted, y) < 0.02
 
 
+def test_logistic_sample_weight_counts_an_example_that_many_times():
+    """Weighing sources equally (training.calibrate --weigh-sources equal) relies on this."""
+    from nqa.confidence import fit_logistic
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 2))
+    y = (rng.uniform(size=400) < 1 / (1 + np.exp(-x[:, 0]))).astype(float)
+    twice = np.r_[np.arange(400), np.arange(100)]  # the first 100 examples count twice
+    w_dup, b_dup, mean, scale = fit_logistic(x[twice], y[twice])
+    weight = np.r_[np.full(100, 2.0), np.ones(300)]
+    # the same standardisation on both sides, so compare the fitted probabilities, not the weights
+    w, b, m2, s2 = fit_logistic(x, y, sample_weight=weight)
+    p_dup = 1 / (1 + np.exp(-(((x - mean) / scale) @ w_dup + b_dup)))
+    p_w = 1 / (1 + np.exp(-(((x - m2) / s2) @ w + b)))
+    assert np.allclose(p_dup, p_w, atol=2e-3)
+
+
 def test_features_on_a_real_answer():
     from pathlib import Path
 

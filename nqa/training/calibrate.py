@@ -9,8 +9,10 @@
    per dev table written in the benchmark's dev phrasings (nqa.training.generated, split="dev"; the
    answer is the gold program's), keeping for each answer its raw confidence (the summed probability
    of the beam's programs that give it: nqa.api.beam_probability) and its nqa.confidence features.
-2. Fits a logistic regression of "right?" on the features, pooled (nqa.confidence explains why the
-   raw probability alone cannot serve WTQ and people's own questions at once). The isotonic map of
+2. Fits a logistic regression of "right?" on the features, each fitted source weighing the same
+   (`--weigh-sources equal`: WTQ dev's 2,831 questions would otherwise outweigh the benchmark's
+   ~750, and the fit would carry WTQ's doubt over to people's own questions; nqa.confidence explains
+   why the raw probability alone cannot serve both). The isotonic map of
    "right?" on the raw probability (pool adjacent violators, ~24 knots) is still fitted and
    reported, for comparison, and kept for readers of older checkpoints. (Platt scaling on the raw
    probability alone was tried first and doubled dev ECE, 0.059 -> 0.118.)
@@ -171,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wtq-root", default="")
     ap.add_argument("--fit-also", action="append", default=[],
                     help="EXAMPLES.tsv=TABLES_ROOT fitted on with the dev split (answerable questions)")
-    ap.add_argument("--generated-per-table", type=int, default=4,
+    ap.add_argument("--generated-per-table", type=int, default=0,
                     help="questions in the benchmark's dev phrasings per dev table, fitted on too (0: none)")
+    ap.add_argument("--weigh-sources", choices=("equal", "pooled"), default="equal",
+                    help="equal: each fitted source (WTQ dev, each --fit-also, generated) weighs the same in "
+                         "the logistic fit; pooled: each question the same")
     ap.add_argument("--method", choices=("logistic", "isotonic"), default="logistic",
                     help="logistic: on nqa.confidence's features; isotonic: on the raw probability alone")
     ap.add_argument("--also", action="append", default=[], help="EXAMPLES.tsv=TABLES_ROOT, reported only")
@@ -193,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     xs, ys = fit_isotonic(pooled.raw, pooled.right)
     cal = Calibration(xs, ys)
     if args.method == "logistic":
-        w, b, mean, scale = fit_logistic(pooled.features, pooled.right)
+        weight = None
+        if args.weigh_sources == "equal":
+            weight = np.concatenate([np.full(len(a.raw), 1.0 / max(len(a.raw), 1)) for a in fitted.values()])
+        w, b, mean, scale = fit_logistic(pooled.features, pooled.right, sample_weight=weight)
         cal = Calibration(xs, ys, 0.0, tuple(map(float, w)), b, tuple(map(float, mean)), tuple(map(float, scale)))
 
     def confidences(a: Answered) -> np.ndarray:
