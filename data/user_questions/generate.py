@@ -470,9 +470,9 @@ def build_tables() -> list[Spec]:
         last = r.choice([x for x in LAST if x != g.split()[1]])
         guests.insert(r.randrange(len(guests) + 1), f"{g} {last}")
     room = _weighted(r, ["Double", "Single", "Twin", "Suite", "Family"], [5, 2, 2, 1, 1], n)
-    base = {"Double": 120, "Single": 85, "Twin": 115, "Suite": 260, "Family": 175}
+    room_rate = {"Double": 120, "Single": 85, "Twin": 115, "Suite": 260, "Family": 175}
     nights = [float(r.choice([1, 1, 2, 2, 2, 3, 3, 4, 5, 7, 10])) for _ in range(n)]
-    nightly = [round(base[t] * r.uniform(0.8, 1.4), 2) for t in room]
+    nightly = [round(room_rate[t] * r.uniform(0.8, 1.4), 2) for t in room]
     df = pd.DataFrame({
         "Guest": guests,
         "Hotel": _weighted(r, ["Harbour View", "Old Town Suites", "Parkside", "Airport Inn"], [4, 3, 2, 1], n),
