@@ -173,3 +173,21 @@ def test_date_formats_round_trip(y, m, d, fmt):
     }[fmt]
     assert parse_date(text) == expected
     assert parse_date(text).iso().startswith(f"{y:04d}")
+
+
+def test_a_closing_total_row_is_left_out_of_the_records():
+    from nqa.table import table_from_rows
+
+    rows = [["1", "Brazil", "7"], ["2", "Chile", "3"], ["3", "Peru", "2"], ["Total", "", "12"]]
+    t = table_from_rows(["Rank", "Nation", "Gold"], rows)
+    assert t.n_rows == 3 and t.footer == [["Total", "", "12"]]
+    assert t.columns[2].values.tolist() == [7.0, 3.0, 2.0]  # a sum no longer counts the total twice
+    # the label may sit in the second column, and 'Totals' / 'Grand total' read the same
+    t = table_from_rows(["Rank", "Nation", "Gold"], rows[:3] + [["", "Grand Total", "12"]])
+    assert t.n_rows == 3
+    # 'Total' in a row that is not last is a record; a table of little more than its total keeps it
+    assert table_from_rows(["Rank", "Nation"], [["Total", "x"], ["1", "Chile"], ["2", "Peru"]]).n_rows == 3
+    assert table_from_rows(["Team", "Gold"], [["Chile", "3"], ["Total", "3"]]).n_rows == 2
+    from nqa.table import table_from_columns
+    cols = [list(c) for c in zip(*rows)]
+    assert table_from_columns(["Rank", "Nation", "Gold"], cols, keep_footer=True).n_rows == 4
