@@ -82,6 +82,8 @@ def _index(table) -> None:
 
 def format_answer(answer, sql: str, dialect: str) -> str:
     """The human-readable report: answer, confidence, program, cells, SQL."""
+    from nqa.table import footer_note
+
     steps = "step" if answer.n_steps == 1 else "steps"
     if answer.unsure:
         head = [f"Answer:      I don't know: {answer.unsure}",
@@ -103,6 +105,9 @@ def format_answer(answer, sql: str, dialect: str) -> str:
         else:
             shown = ", ".join(f"row {r + 1} {names[c]!r}" for r, c in answer.cells[:8])
             lines.append(f"Cells:       {shown}{more}")
+    note = footer_note(getattr(answer.table, "footer", []))
+    if note:
+        lines.append(f"Note:        {note[:1].upper()}{note[1:]}.")
     lines.append(f"SQL ({dialect}):")
     lines.append(textwrap.indent(sql, "  "))
     return "\n".join(lines)

@@ -416,6 +416,16 @@ def footer_rows(columns: list[list[str]]) -> int:
     return k
 
 
+def footer_note(footer: list[list[str]]) -> str | None:
+    """What to tell a user whose table lost its closing summary rows, or None."""
+    if not footer:
+        return None
+    labels = [next((c.strip() for c in row[:2] if FOOTER_LABEL.fullmatch(c.strip())), "Total") for row in footer]
+    rows = " and ".join(f"'{label}'" for label in labels)
+    what = "row" if len(footer) == 1 else "rows"
+    return f"the table's closing {rows} {what} left out: a summary, not a record"
+
+
 def table_from_columns(headers: list[str], columns: list[list[str]], source: str = "<table>",
                        numbers: list[np.ndarray | None] | None = None, keep_footer: bool = False) -> Table:
     """Build a Table from a header and equal-length columns of cell strings; closing summary rows

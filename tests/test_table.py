@@ -191,3 +191,11 @@ def test_a_closing_total_row_is_left_out_of_the_records():
     from nqa.table import table_from_columns
     cols = [list(c) for c in zip(*rows)]
     assert table_from_columns(["Rank", "Nation", "Gold"], cols, keep_footer=True).n_rows == 4
+
+
+def test_footer_note_names_the_rows_left_out():
+    from nqa.table import footer_note, table_from_rows
+
+    t = table_from_rows(["Rank", "Nation"], [["1", "Chile"], ["2", "Peru"], ["3", "Cuba"], ["", "Totals:"]])
+    assert footer_note(t.footer) == "the table's closing 'Totals:' row left out: a summary, not a record"
+    assert footer_note([]) is None

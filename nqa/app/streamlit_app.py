@@ -39,6 +39,7 @@ from nqa.program import answer_text
 from nqa.sources import EngineSource, profile
 from nqa.sources.preview import rows_frame
 from nqa.sources.upload import UPLOAD_TYPES, open_upload
+from nqa.table import footer_note
 
 st.set_page_config(page_title="nqa · ask a table", page_icon=":material/table_chart:", layout="wide")
 # Less empty space above the title than Streamlit's default.
@@ -259,6 +260,8 @@ with st.container(border=True, key="answer_box"):
                   help="How likely this answer is right: the summed probability of the programs the "
                        "model considered that give it, calibrated on dev questions.")
         st.progress(float(answer.confidence))
+    if note := footer_note(getattr(answer.table, "footer", [])):
+        st.caption(f":material/info: {note[:1].upper()}{note[1:]}.")
     if answer.confidence < 0.3 and not answer.unsure:
         st.caption(":material/warning: Low confidence: the model was unsure. Check the program and the cells "
                    "below.")
