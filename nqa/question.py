@@ -184,6 +184,8 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
                 if k < n and tokens[k].lower() in NUMBER_WORDS and NUMBER_WORDS[tokens[k].lower()] < 10:
                     value, end = value + NUMBER_WORDS[tokens[k].lower()], k + 1
         start = i
+        if value is not None and source == "number" and tok.isdigit() and _point_before(tokens, offsets, i):
+            value, start = float("0." + tok), i - 1  # '.500', '.42%': a decimal written without its 0
         if value is not None and source == "number" and _minus_sign_before(tokens, offsets, i):
             value, start = -value, i - 1  # 'nps -17 or more'; not the dash of '1990-1995' or '18 - 25'
         if value is not None:
@@ -195,6 +197,14 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
             out.append(Constant("number", surface, norm, float(value), (start, end), source))
         i = end
     return out
+
+
+def _point_before(tokens: list[str], offsets: list[tuple[int, int]], i: int) -> bool:
+    """A '.' right before token i, itself at the start or after a space ('than .500'; not 'v1.2'
+    nor the full stop of 'in 2005.5 teams')."""
+    if i == 0 or tokens[i - 1] != "." or offsets[i - 1][1] != offsets[i][0]:
+        return False
+    return i == 1 or offsets[i - 2][1] < offsets[i - 1][0]
 
 
 def _minus_sign_before(tokens: list[str], offsets: list[tuple[int, int]], i: int) -> bool:

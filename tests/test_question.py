@@ -205,3 +205,14 @@ def test_a_negative_number_matches_negative_cells():
     (c,) = [c for c in q.constants if c.kind == "number"]
     assert c.number == -17.0 and c.surface == "-17"
     assert match_matrix(q, t)[q.constants.index(c), :, 1].tolist() == [True, False]
+
+
+def test_a_decimal_written_without_its_zero():
+    t = table_from_rows(["Player", "FG%"], [["a", ".512"], ["b", ".480"]])
+    nums = [(c.number, c.span) for c in parse_question("players with a percentage over .500?", t).constants
+            if c.kind == "number"]
+    assert nums == [(0.5, (5, 7))]  # the span covers the point and the digits
+    assert [c.number for c in parse_question("only .42% of people", t).constants if c.kind == "number"] == [0.42]
+    # a full stop, or a point inside a version number, is no leading point
+    assert [c.number for c in parse_question("version 1.2 and 3", t).constants if c.kind == "number"] == [1.2, 3.0]
+    assert 0.2 not in [c.number for c in parse_question("v1.2", t).constants]
