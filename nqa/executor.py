@@ -105,10 +105,23 @@ def run_programs(programs: list[Program], table: Table, question: Question,
     return runs
 
 
+# Cells that say "nothing here": an answer of these alone is no answer (12 WTQ split-1 dev answers of
+# u12r were blank cells, none right).
+BLANK_MARKS = frozenset({"", "-", "\u2013", "\u2014", "n/a", "na", "none", "?"})
+
+
+def gives_answer(ex: Execution | None) -> bool:
+    """A run whose answer has an item that is not blank ('', '-', 'n/a'...)."""
+    return ex is not None and any(v.strip().lower() not in BLANK_MARKS for v in ex.values)
+
+
 def choose_run(runs: list[Execution | None]) -> int | None:
     """Execution-guided decoding, the one rule the API, `nqa predict` and dev evaluation share:
-    the first run with a non-empty answer, else the first that ran; None when none ran."""
-    chosen = next((i for i, ex in enumerate(runs) if ex is not None and ex.values), None)
+    the first run that gives an answer (`gives_answer`), else the first with any value, else the
+    first that ran; None when none ran."""
+    chosen = next((i for i, ex in enumerate(runs) if gives_answer(ex)), None)
+    if chosen is None:
+        chosen = next((i for i, ex in enumerate(runs) if ex is not None and ex.values), None)
     if chosen is None:
         chosen = next((i for i, ex in enumerate(runs) if ex is not None), None)
     return chosen

@@ -83,3 +83,17 @@ def test_abstain_and_confidence_out(setup, tmp_path):
     assert [r["id"] for r in rows] == [e.id for e in read_examples(root / "data/tiny-dev.tsv")]
     assert all(r["unsure"] for r in rows) and all(float(r["confidence"]) <= 0.5 for r in rows)
     assert all("\t" not in line for line in out.read_text().splitlines())  # every answer withheld
+
+
+def test_choose_run_passes_over_blank_answers():
+    import numpy as np
+
+    from nqa.executor import Execution, choose_run
+
+    def run(*values):
+        return Execution(list(values), None, np.zeros(0, dtype=bool))
+
+    assert choose_run([None, run(), run(" ", "—"), run("Brazil")]) == 3  # blank cells are no answer
+    assert choose_run([run("n/a"), run("0")]) == 1  # a count of 0 is an answer
+    assert choose_run([None, run("-"), run()]) == 1  # nothing better: the blank one, not nothing
+    assert choose_run([None, run()]) == 1 and choose_run([None]) is None
