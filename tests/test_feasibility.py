@@ -56,3 +56,17 @@ def test_decoded_programs_are_feasible_and_never_repeat_a_constant(tiny_qa):
             term = program.terminal
             if term.op in ("sum", "avg", "max", "min", "difference"):
                 assert np.isfinite(ORDERS.columns[term.column].values).any(), str(program)
+
+
+def test_a_count_of_the_mode_rows_goes_last_among_the_top_k(tiny_qa):
+    from nqa.decode import counts_mode_rows
+    from nqa.program import Program, Step
+
+    assert counts_mode_rows(Program([Step("mfe", column=0), Step("count")]))
+    assert counts_mode_rows(Program([Step("mfe", column=0), Step("next"), Step("count")]))
+    assert not counts_mode_rows(Program([Step("mfe", column=0), Step("print", column=0)]))
+    assert not counts_mode_rows(Program([Step("count")]))
+    for text in QUESTIONS:
+        programs = tiny_qa.model.decode(ORDERS, parse_question(text, ORDERS), k=4)
+        flags = [counts_mode_rows(p) for p in programs]
+        assert flags == sorted(flags), [str(p) for p in programs]
