@@ -51,16 +51,24 @@ class _Choice:
 COVER_CELL_CONSTANTS = True
 
 
-def counts_mode_rows(program: Program) -> bool:
-    """A count of the rows that hold a column's most frequent value (mfe ... count).
+def goes_last(program: Program) -> bool:
+    """Programs the model falls back on that are seldom right; among the top-k they go last
+    (programs_from_context), so that execution-guided decoding picks one only when no other program
+    of the beam answers:
 
-    The model falls back on it for "how many" questions whose condition it cannot express ("how
-    many times was X disqualified"): with u15s3, 158 WTQ split-1 dev answers had this form and 22
-    (14%) were right. Among the top-k it goes last (programs_from_context), so that execution-
-    guided decoding picks it only when no other program of the beam answers: u15s3 WTQ dev 1,218 ->
-    1,227, user benchmark dev 692 -> 701; u15s2 1,226 -> 1,240, 689 -> 698."""
+    * a count of the rows holding a column's most frequent value (mfe ... count), for "how many"
+      questions whose condition the model cannot express ("how many times was X disqualified"):
+      158 u15s3 WTQ split-1 dev answers had this form, 22 (14%) right. Going last: u15s3 WTQ dev
+      1,218 -> 1,229 and user benchmark dev 692 -> 701; u15s2 1,226 -> 1,240 and 689 -> 698;
+    * a row picked by argmax/argmin after filter_eq on a column, then that same column printed: the
+      answer is the question's own value ("what's the highest cost where carrier is dhl" -> DHL).
+      Going last, after the rule above: u15s3 1,229 -> 1,233 and 701 -> 705; u15s2 +4 and +0."""
     ops = [s.op for s in program.steps]
-    return ops[-1] == "count" and "mfe" in ops
+    if ops[-1] == "count" and "mfe" in ops:
+        return True
+    term = program.terminal
+    return (term.op == "print" and any(o in ("argmax", "argmin") for o in ops)
+            and any(s.op == "filter_eq" and s.column == term.column for s in program.selection_steps))
 
 
 @torch.inference_mode()
@@ -92,7 +100,7 @@ def programs_from_context(model, ctx, tables: list[Table], questions: list[Quest
             if str(p) not in seen:
                 seen.add(str(p))
                 progs.append(p)
-        out.append(sorted(progs[:k], key=counts_mode_rows))  # stable: otherwise most probable first
+        out.append(sorted(progs[:k], key=goes_last))  # stable: otherwise most probable first
     return out
 
 

@@ -58,15 +58,21 @@ def test_decoded_programs_are_feasible_and_never_repeat_a_constant(tiny_qa):
                 assert np.isfinite(ORDERS.columns[term.column].values).any(), str(program)
 
 
-def test_a_count_of_the_mode_rows_goes_last_among_the_top_k(tiny_qa):
-    from nqa.decode import counts_mode_rows
+def test_fallback_programs_go_last_among_the_top_k(tiny_qa):
+    from nqa.decode import goes_last
     from nqa.program import Program, Step
 
-    assert counts_mode_rows(Program([Step("mfe", column=0), Step("count")]))
-    assert counts_mode_rows(Program([Step("mfe", column=0), Step("next"), Step("count")]))
-    assert not counts_mode_rows(Program([Step("mfe", column=0), Step("print", column=0)]))
-    assert not counts_mode_rows(Program([Step("count")]))
+    assert goes_last(Program([Step("mfe", column=0), Step("count")]))
+    assert goes_last(Program([Step("mfe", column=0), Step("next"), Step("count")]))
+    assert not goes_last(Program([Step("mfe", column=0), Step("print", column=0)]))
+    assert not goes_last(Program([Step("count")]))
+    # the filtered column printed after a superlative: the question's own value
+    assert goes_last(Program([Step("filter_eq", column=1, constant=0), Step("argmax", column=2),
+                              Step("print", column=1)]))
+    assert not goes_last(Program([Step("filter_eq", column=1, constant=0), Step("argmax", column=2),
+                                  Step("print", column=0)]))
+    assert not goes_last(Program([Step("filter_eq", column=1, constant=0), Step("print", column=1)]))
     for text in QUESTIONS:
         programs = tiny_qa.model.decode(ORDERS, parse_question(text, ORDERS), k=4)
-        flags = [counts_mode_rows(p) for p in programs]
+        flags = [goes_last(p) for p in programs]
         assert flags == sorted(flags), [str(p) for p in programs]
