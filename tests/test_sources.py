@@ -345,3 +345,107 @@ def test_cli_sends_a_csv_past_the_threshold_through_duckdb(tmp_path, tiny_model_
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["dialect"] == "duckdb" and "read_parquet" in out["sql"].lower()
+
+
+MEDALS = "Nation,Gold,Silver\nNorway,5,3\nSweden,2,4\nFinland,1,1\nDenmark,0,2\nTotal,8,10\n"
+
+
+def test_a_closing_total_row_is_left_out_as_in_memory(tiny_qa, tmp_path):
+    """A table ending with a 'Total' row: the engine leaves it out of the records, as load_table does
+    (nqa.table.footer_rows), in a CSV read by DuckDB (file order) and a DuckDB table (insertion order),
+    and the profile's footer holds it. Counts, 'most' and sums are the in-memory ones."""
+    from nqa.executor import run_programs
+    from nqa.program import Program, Step
+    from nqa.question import parse_question
+    from nqa.sources.answer import run_programs as run_in_engine
+    from nqa.sources.preview import rows_frame
+
+    path = tmp_path / "medals.csv"
+    path.write_text(MEDALS, encoding="utf-8")
+    memory = open_source(path)
+    assert isinstance(memory, Table) and memory.n_rows == 4 and memory.footer == [["Total", "8", "10"]]
+    frame = pd.read_csv(path, dtype=str)
+    db = duckdb_file(tmp_path / "medals.duckdb", frame, "medals")
+    programs = [Program([Step("count")]), Program([Step("argmax", 1), Step("print", 0)]),
+                Program([Step("sum", 2)]), Program([Step("last"), Step("print", 0)]),
+                Program([Step("argmin", 2), Step("print", 0)]), Program([Step("print", 0)])]
+    question = parse_question("how many?", memory)  # no constants: the programs read none
+    expected = [e.values for e in run_programs(programs, memory, question)]
+    assert expected[:4] == [["4"], ["Norway"], ["10"], ["Denmark"]]
+    sources = [DuckDBSource.file(path, "csv", csv_options=csv_options(str(path))),
+               DuckDBSource.database_table(db, "medals")]
+    for source in sources:
+        with source:
+            base = profile(source)
+            assert base.footer == memory.footer and base.source_rows == memory.n_rows == 4
+            assert "Total" not in base.columns[0].raw  # not a cell the question can match
+            got = [g.values if g is not None else None for g in run_in_engine(source, base, programs,
+                                                                              parse_question("how many?", base))]
+            assert got == expected
+            assert list(rows_frame(source, base)["Nation"]) == ["Norway", "Sweden", "Finland", "Denmark"]
+            for q in ["how many nations are there?", "which nation won the most gold?",
+                      "what is the total silver?"]:
+                tiny_qa.ask(memory, q)  # header encodings cached, as for the engine's ask below
+                mem, eng = tiny_qa.ask(memory, q), tiny_qa.ask(source, q)
+                assert (eng.values, str(eng.program), eng.confidence) == (mem.values, str(mem.program),
+                                                                         mem.confidence), q
+                assert eng.table.footer == [["Total", "8", "10"]]
+                assert eng.run_sql() == eng.values  # the SQL shown runs as it is, footer left out
+                assert "closing summary rows ('Total') are left out" in eng.sql
+
+
+def test_a_source_reopened_with_a_cached_profile_still_leaves_the_footer_out(tmp_path):
+    """open.profile keeps profiles by the table's contents; a new source of the same file gets the
+    cached profile without profiling, and finds the footer itself when it first builds a query."""
+    from nqa.program import Program, Step
+    from nqa.sources.answer import run_program
+
+    path = tmp_path / "medals.csv"
+    path.write_text(MEDALS, encoding="utf-8")
+    with DuckDBSource.file(path, "csv", csv_options=csv_options(str(path))) as first:
+        base = profile(first)
+    with DuckDBSource.file(path, "csv", csv_options=csv_options(str(path))) as again:
+        assert profile(again) is base
+        ran = run_program(again, base, Program([Step("count")]), None)
+        assert ran is not None and ran.values == ["4"] and again.footer() == [["Total", "8", "10"]]
+
+
+def test_footer_rows_follow_the_in_memory_rule(tmp_path):
+    """Two closing rows at most, at least two records kept, the label in the first or second column,
+    and the order column's order (not insertion order) when one is declared."""
+    cases = {
+        "two": ("Rank,Team,Pts\n1,A,5\n2,B,3\n3,C,1\n,Totals:,9\n,Grand total,9\n", 2),
+        "second column": ("Rank,Team,Pts\n1,A,5\n2,B,3\n3,C,1\n-,TOTAL,9\n", 1),
+        "keeps two": ("Team,Pts\nA,5\nTotal,5\nTotal,5\n", 1),
+        "middle": ("Team,Pts\nA,5\nTotal,5\nB,3\nC,1\n", 0),
+        "three": ("Team,Pts\nA,5\nB,3\nC,1\nTotal,9\nTotal,9\nTotal,9\n", 2),
+    }
+    for name, (text, k) in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text, encoding="utf-8")
+        memory = open_source(path)
+        assert isinstance(memory, Table) and len(memory.footer) == k, name
+        with DuckDBSource.file(path, "csv", csv_options=csv_options(str(path))) as source:
+            base = profile(source)
+            assert base.footer == memory.footer and base.source_rows == memory.n_rows, name
+    # inserted first, but last by the order column: a footer in that order
+    frame = pd.DataFrame({"Team": ["Total", "A", "B", "C"], "Pos": [9, 1, 2, 3]})
+    db = duckdb_file(tmp_path / "ordered.duckdb", frame, "t")
+    with DuckDBSource.database_table(db, "t", order_by="Pos") as source:
+        assert profile(source).footer == [["Total", "9"]] and profile(source).source_rows == 3
+    with DuckDBSource.database_table(db, "t") as source:
+        assert profile(source).footer == [] and profile(source).source_rows == 4
+
+
+def test_every_program_agrees_with_the_executor_on_a_table_with_a_footer(tmp_path):
+    """The contract's programs (filters, moves, first/last, print order...) on the hostile table
+    with a closing 'Total' row: the engine's records are the in-memory ones."""
+    frame = hostile_frame()
+    total = pd.DataFrame([["Total", None, None, None, "$1,507.00", None, None, "21", None]],
+                         columns=frame.columns, dtype=object)
+    frame = pd.concat([frame, total], ignore_index=True)
+    assert in_memory(frame).footer and len(in_memory(frame).footer) == 1
+    db = duckdb_file(tmp_path / "footer.duckdb", frame)
+    with DuckDBSource.database_table(db, HOSTILE_TABLE) as source:
+        assert profile(source).footer == in_memory(frame).footer
+        assert assert_programs_agree(source, frame, QUESTIONS) > 1000

@@ -247,3 +247,28 @@ def test_every_program_agrees_with_the_executor(postgres, writer):
     finally:
         source.close()
     assert contents(writer, CONTRACT_TABLE) == before
+
+
+def test_a_closing_total_row_is_left_out_only_with_an_order_column(qa, postgres, writer):
+    """With an order column the last row is defined, and a closing 'Total' row is left out as load_table
+    leaves it out (nqa.table.footer_rows): the profile's footer holds it, answers are the in-memory
+    ones. Without one, scan order is no defined order: no last row, so the row stays a record."""
+    from nqa.sources import profile
+
+    frame = pd.DataFrame({"Nation": ["Norway", "Total", "Sweden", "Finland"], "Gold": ["5", "8", "2", "1"],
+                          "Pos": [1, 9, 2, 3]})
+    create(writer, "medals", frame, {"Pos": "INT"})
+    before = contents(writer, "medals")
+    memory = load_table(frame.sort_values("Pos").reset_index(drop=True))
+    assert memory.n_rows == 3 and memory.footer == [["Total", "8", "9"]]
+    ordered = open_postgres(postgres.url, table="medals", order_by="Pos")
+    base = profile(ordered)
+    assert base.footer == memory.footer and base.source_rows == 3
+    for q in ["how many nations are there?", "which nation has the most gold?", "what is the total gold?",
+              "what is the last nation?"]:
+        eng = qa.ask(ordered, q)
+        assert eng.values == qa.ask(memory, q).values, q
+        assert eng.run_sql() == eng.values, q  # the SQL shown runs in PostgreSQL as it is
+    unordered = open_postgres(postgres.url, table="medals")
+    assert profile(unordered).footer == [] and profile(unordered).source_rows == 4
+    assert contents(writer, "medals") == before  # nothing written

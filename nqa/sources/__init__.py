@@ -18,7 +18,8 @@ Adding an engine (the contract, in full in nqa/sources/base.py):
    implement `columns()` (names and TYPE_KINDS from the catalog), `relation()` (the FROM item, a
    sqlglot expression with quoted identifiers) and `_execute(sql)` (run one SELECT, return tuples of
    Python values; map driver errors to SourceNotFound / SourceConnectionError / SourceQueryError).
-   Override `row_number()` / `numbered_relation()` if the engine has a row order of its own,
+   Override `row_number()` / `numbered_relation()` if the engine has a row order of its own (and
+   `has_row_order()`, so that closing 'Total' rows are left out as load_table leaves them out),
    `distinct_estimates` if it has a cheap approximate distinct count, `mapping_relation` if it can
    hold a typed mapping better than inline VALUES, `normalized_text` / `number_from_text` /
    `lower_text` where its SQL functions differ, and `cache_key` (a version of the table's contents).

@@ -10,11 +10,15 @@ kept in the engine (`TableQA.ask(source, q)`); the answer values, the chosen pro
 confidence must agree (both asked with the model's header encodings cached, as after a
 first question). The engine table holds the in-memory table's raw cells as text columns, under a
 hostile name (the WTQ context path, slashes and dots included); `duckdb-csv` instead has DuckDB read
-each CSV file itself (delimiter, quotes, escapes), with the in-memory threshold at 0.
+each CSV file itself (delimiter, quotes, escapes), with the in-memory threshold at 0. The engine
+table holds the whole table, closing 'Total' rows included (`text_frame`): the engine path must leave
+them out as load_table does (EngineSource.find_footer).
 
 An engine plugs in with a context manager `agreement_engine()` in its module (ENGINES below) that
 yields `load(name, frame) -> EngineSource`: put the DataFrame of text columns into the engine as table
-`name` and return a source reading it (in row order: pass order_by if the engine has no order).
+`name` and return a source reading it (in row order: pass order_by if the engine has no order). An
+engine whose tables have no row order finds no closing summary row (EngineSource.has_row_order):
+its loader puts `records_frame(frame)` in the engine instead, the rows load_table keeps.
 Prints one line per disagreement and a summary; exit status 1 when any question disagrees.
 """
 from __future__ import annotations
@@ -105,10 +109,25 @@ def _engine(name: str):
 
 
 def text_frame(table):
-    """The table's raw cells as a DataFrame of text columns named by the table's column names."""
+    """The table's raw cells as a DataFrame of text columns named by the table's column names: its
+    records, then the closing summary rows load_table left out (`Table.footer`), as in the file;
+    `frame.attrs["footer_rows"]` counts those."""
     import pandas as pd
 
-    return pd.DataFrame({c.name: pd.Series(c.raw, dtype=object) for c in table.columns})
+    footer = [list(r) for r in getattr(table, "footer", [])]
+    frame = pd.DataFrame({c.name: pd.Series(c.raw + [r[j] for r in footer], dtype=object)
+                          for j, c in enumerate(table.columns)})
+    frame.attrs["footer_rows"] = len(footer)
+    return frame
+
+
+def records_frame(frame):
+    """`frame` (a text_frame) without its closing summary rows: what an engine whose tables have no
+    row order is given, since it cannot tell a last row (EngineSource.has_row_order)."""
+    k = int(frame.attrs.get("footer_rows", 0))
+    out = frame.iloc[: len(frame) - k] if k else frame
+    out.attrs["footer_rows"] = 0
+    return out
 
 
 def run(engine: str, examples_path: Path, root: Path, limit: int, model: str | None = None,

@@ -20,7 +20,8 @@ Optional: `distinct_estimates` (one scan for every column's approximate distinct
 uses COUNT(DISTINCT)), `mapping_relation` (how a column's typed values reach the engine; the default
 inlines VALUES), `normalized_text` (SQL for `nqa.table.normalize_text` on columns past the profile
 cap), `lower_text`, `number_from_text`, `prepare_lookup`/`lookup_relation` (a distinct-value
-relation per column past the cap, kept in the engine session's memory), `cache_key`, `close`.
+relation per column past the cap, kept in the engine session's memory), `last_rows` (the last rows
+without numbering every row), `cache_key`, `close`.
 
 Rules every engine keeps (tests check them with hostile names and values):
 - Read-only: `query` only ever sends one SELECT (it refuses anything else before the engine sees it),
@@ -38,6 +39,13 @@ Without one: a file's order (DuckDB: Parquet's file_row_number, a CSV's read ord
 insertion order (rowid); PostgreSQL and Spark tables have no order of their own, so the order is
 whatever the engine scans in (documented per engine) -- ask with an order column when first/last/
 next/previous matter.
+
+Closing summary rows ('Total', 'Grand total'...: `nqa.table.footer_rows`, the rule `load_table` keeps)
+are left out of the records as the in-memory path leaves them out: `find_footer` reads the last rows
+in row order, and from then on every query reads `records()` / `numbered_records()` (the table less
+those rows) instead of `relation()`. Only where rows have a defined order (`has_row_order`: an order
+column, or DuckDB's file and insertion order) does a table have a last row; a PostgreSQL or Spark
+table without an order column keeps a 'Total' row as a record.
 """
 from __future__ import annotations
 
@@ -94,12 +102,23 @@ def column(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=ident(name), table=ident(table) if table else None)
 
 
+def free_name(name: str, taken: Iterable[str]) -> str:
+    """`name`, with '_' appended until it is none of `taken` (case-insensitively)."""
+    low = {t.casefold() for t in taken}
+    while name.casefold() in low:
+        name += "_"
+    return name
+
+
 class EngineSource(ABC):
     """A table that stays in its engine. See the module docstring for the contract."""
 
     dialect: str = "duckdb"
     name: str = "<engine table>"  # for messages and Answer.table.source
     order_by: str | None = None  # a declared order column (its engine name), or None
+    # (rows before the closing summary rows, or None: all rows are records; those rows' cell texts),
+    # once `find_footer` has looked
+    _footer: tuple[int | None, list[list[str]]] | None = None
 
     # -- what an engine implements ----------------------------------------------------------
 
@@ -130,13 +149,30 @@ class EngineSource(ABC):
             over.set("order", exp.Order(expressions=[exp.Ordered(this=column(self.order_by), nulls_first=False)]))
         return exp.Sub(this=over, expression=exp.Literal.number(1))
 
+    def has_row_order(self) -> bool:
+        """Whether rows have a defined order, so that the table has a last row and closing summary
+        rows are looked for (`find_footer`). Default: only with a declared order column (a scan order
+        is no order: PostgreSQL's physical order moves with UPDATEs, Spark's partition order with the
+        plan). DuckDB keeps one of its own (a file's order, a table's insertion order)."""
+        return self.order_by is not None
+
     # -- optional hooks ---------------------------------------------------------------------
+
+    def last_rows(self, exprs: Sequence[exp.Expr], n: int) -> list[tuple]:
+        """The last `n` rows in row order, first to last: the values of `exprs` (over the table's
+        columns), then the row's 0-based position (`row_number`). Default: the top `n` of the numbered
+        rows; engines that can read the last rows without numbering every row override it."""
+        row = free_name("nqa_row", [c.name for c in self.columns()])
+        numbered = self.numbered_relation(row).subquery("nqa_numbered")
+        rows = self.query(exp.select(*[e.copy() for e in exprs], column(row)).from_(numbered)
+                          .order_by(exp.Ordered(this=column(row), desc=True)).limit(n))
+        return rows[::-1]
 
     def distinct_estimates(self, names: Sequence[str]) -> tuple[int, list[int]]:
         """(row count, distinct-count estimate per column) in one scan. Default: exact COUNT(DISTINCT);
         engines with a cheap estimate (approx_count_distinct) override it."""
         counts = [exp.Count(this=exp.Distinct(expressions=[column(n)])) for n in names]
-        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.relation()))[0]
+        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.records()))[0]
         return int(row[0]), [int(x) for x in row[1:]]
 
     def mapping_relation(self, key: str, columns: dict[str, list[Any]]) -> exp.Expr:
@@ -193,6 +229,70 @@ class EngineSource(ABC):
         check_read_only(sql, self.dialect)
         return self._execute(sql)
 
+    def find_footer(self) -> list[list[str]]:
+        """Look (again) for closing summary rows, by the in-memory rule (`nqa.table.footer_rows`, on
+        the last rows in row order: enough of them to decide as on the whole table), and leave them
+        out of every later query (`records`). Returns their cells as text (what `Table.footer`
+        holds); [] when there are none or rows have no defined order (`has_row_order`)."""
+        from nqa.sources.profile import key_expression, value_text
+        from nqa.table import MAX_FOOTER_ROWS, footer_rows
+
+        cols = self.columns()
+        if not cols or not self.has_row_order():
+            self._footer = (None, [])
+            return []
+        # footer_rows reads the first two columns of the last rows, and the row count only to keep two
+        # records: on the last MAX_FOOTER_ROWS + 2 rows it decides as on all of them.
+        firsts = [exp.alias_(key_expression(c), f"c{j}", quoted=True) for j, c in enumerate(cols[:2])]
+        try:
+            tail = self.last_rows(firsts, MAX_FOOTER_ROWS + 2)
+        except SourceQueryError:  # rows the engine cannot number (a DuckDB view has no rowid): no last row
+            self._footer = (None, [])
+            return []
+        k = footer_rows([[value_text(r[j]) for r in tail] for j in range(len(firsts))])
+        if not k:
+            self._footer = (None, [])
+            return []
+        keys = [exp.alias_(key_expression(c), f"c{j}", quoted=True) for j, c in enumerate(cols)]
+        rows = self.last_rows(keys, k)
+        first = int(rows[0][-1])  # the first summary row's position: the records are the rows before it
+        footer = [[value_text(v) for v in r[:-1]] for r in rows]
+        self._footer = (first, footer)
+        return footer
+
+    def footer(self) -> list[list[str]]:
+        """The closing summary rows left out of the records (cell texts; looked for once)."""
+        if self._footer is None:
+            self.find_footer()
+        assert self._footer is not None
+        return self._footer[1]
+
+    def _records_end(self) -> int | None:
+        if self._footer is None:
+            self.find_footer()
+        assert self._footer is not None
+        return self._footer[0]
+
+    def records(self) -> exp.Expr:
+        """The FROM item every query about the table's records reads: `relation()`, less the closing
+        summary rows (`find_footer`): then (SELECT <columns> FROM <numbered rows> WHERE <row> < n)."""
+        end = self._records_end()
+        if end is None:
+            return self.relation()
+        names = [c.name for c in self.columns()]
+        row = free_name("nqa_row", names)
+        return (exp.select(*[column(n) for n in names]).from_(self.numbered_relation(row).subquery("nqa_numbered"))
+                .where(_before(row, end)).subquery("nqa_records"))
+
+    def numbered_records(self, row_name: str) -> exp.Select:
+        """`numbered_relation(row_name)` less the closing summary rows (the records keep their
+        positions: summary rows come last)."""
+        numbered = self.numbered_relation(row_name)
+        end = self._records_end()
+        if end is None:
+            return numbered
+        return exp.select(exp.Star()).from_(numbered.subquery("nqa_numbered")).where(_before(row_name, end))
+
     def cache_key(self) -> tuple:
         """What identifies this table's contents for the profile cache (engines add a version: a file's
         mtime and size; None disables caching)."""
@@ -206,6 +306,13 @@ class EngineSource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def _before(row_name: str, end: int) -> exp.Expr:
+    """<row> < end, saying why in the SQL shown."""
+    end_literal = exp.Literal.number(end)
+    end_literal.add_comments(["the table's closing summary rows ('Total') are left out"])
+    return exp.LT(this=column(row_name), expression=end_literal)
 
 
 def close_all(sources: Iterable[EngineSource]) -> None:

@@ -9,13 +9,15 @@ the user's database).
 
 Row order: Parquet's file_row_number; CSV and JSON lines are copied once into Parquet in file order
 (read with parallel=false, insertion order preserved), then the same; a database table in rowid order
-(its insertion order); a declared order column wins over all.
+(its insertion order); a declared order column wins over all. So every DuckDB table has a last row,
+and closing summary rows ('Total') are left out as load_table leaves them out (EngineSource.records).
 """
 from __future__ import annotations
 
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -195,9 +197,25 @@ class DuckDBSource(EngineSource):
             return exp.Sub(this=over, expression=exp.Literal.number(1))
         return super().row_number()
 
+    def has_row_order(self) -> bool:
+        """Always: a file's order, a table's insertion order (or the order column), so a closing
+        'Total' row is found as load_table finds it (EngineSource.find_footer)."""
+        return True
+
+    def last_rows(self, exprs: Sequence[exp.Expr], n: int) -> list[tuple]:
+        """A database table's last rows by rowid (a top-n, not a sort of every row's number: a fifth of
+        the time on 5 million rows); positions from its row count."""
+        if self.order_by is not None or not self._rowid:
+            return super().last_rows(exprs, n)
+        rowid = exp.column("rowid")
+        rows = self.query(exp.select(*[e.copy() for e in exprs]).from_(self.relation())
+                          .order_by(exp.Ordered(this=rowid, desc=True)).limit(n))[::-1]
+        total = int(self.query(exp.select(exp.Count(this=exp.Star())).from_(self.relation()))[0][0])
+        return [(*r, total - len(rows) + i) for i, r in enumerate(rows)]
+
     def distinct_estimates(self, names: list[str]) -> tuple[int, list[int]]:  # type: ignore[override]
         counts = [exp.Anonymous(this="approx_count_distinct", expressions=[column(n)]) for n in names]
-        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.relation()))[0]
+        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.records()))[0]
         return int(row[0]), [int(x) for x in row[1:]]
 
     def mapping_relation(self, key: str, columns: dict[str, list[Any]]) -> exp.Expr:
@@ -221,7 +239,7 @@ class DuckDBSource(EngineSource):
         from nqa.sources.profile import key_expression
 
         name = f"nqa_lookup_{len(self._lookups)}"
-        distinct = exp.select(exp.alias_(key_expression(col), "v", quoted=True)).distinct().from_(self.relation())
+        distinct = exp.select(exp.alias_(key_expression(col), "v", quoted=True)).distinct().from_(self.records())
         table = exp.select(column("v"), exp.alias_(self.normalized_text(column("v")), "norm", quoted=True)).from_(
             distinct.subquery("d"))
         self._run_raw(f"CREATE TEMP TABLE {ident(name).sql('duckdb')} AS {table.sql('duckdb')}")

@@ -14,6 +14,9 @@ Row order (first/last/next/previous, print order): with `order_by=` the rows are
 column. Without one, by the order a sequential scan returns them (`ROW_NUMBER() OVER ()`), which is
 the table's physical order: insertion order for a table only ever appended to, not after UPDATEs or
 VACUUM FULL. The session turns off parallel and synchronized scans so that this order is stable.
+That scan order is no defined order, so without `order_by=` a table has no last row and a closing
+'Total' row stays a record (load_table leaves it out of a file: nqa.table.footer_rows); with an order
+column it is left out as in memory (EngineSource.find_footer).
 
 Types: text, varchar, char and name columns are text; int2/4/8 integers; float8 floats; numeric
 decimals; boolean, date and timestamp as such. Everything else (real/float4, timestamptz, json, xml,
@@ -249,7 +252,7 @@ class PostgresSource(EngineSource):
         kinds = {c.name: c.kind for c in self._columns}
         counts = [exp.Count(this=exp.Distinct(expressions=[
             exp.cast(column(n), "TEXT") if kinds.get(n) == "other" else column(n)])) for n in names]
-        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.relation()))[0]
+        row = self.query(exp.select(exp.Count(this=exp.Star()), *counts).from_(self.records()))[0]
         return int(row[0]), [int(x) for x in row[1:]]
 
     def number_from_text(self, text: exp.Expr) -> exp.Expr:
@@ -348,6 +351,11 @@ def agreement_engine() -> Iterator[Any]:
         stack.callback(close_all, opened)
 
         def load(name: str, frame: Any) -> PostgresSource:
+            # A table without an order column has no last row here (EngineSource.has_row_order), so
+            # PostgreSQL keeps a closing 'Total' row as a record: load the rows load_table keeps.
+            from nqa.sources.agreement import records_frame
+
+            frame = records_frame(frame)
             table = exp.Table(this=ident(name), db=ident("public")).sql("postgres")
             cols = ", ".join(f"{ident(str(c)).sql('postgres')} TEXT" for c in frame.columns)
             writer.execute(f"DROP TABLE IF EXISTS {table}")

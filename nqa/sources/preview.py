@@ -26,7 +26,7 @@ def rows_frame(source: EngineSource, table: ProfileTable, positions: Sequence[in
     row = "nqa_row"
     while row.casefold() in taken:
         row += "_"
-    numbered = source.numbered_relation(row).subquery("nqa_numbered")
+    numbered = source.numbered_records(row).subquery("nqa_numbered")
     q = exp.select(column(row), *[column(n) for n in names]).from_(numbered)
     if positions is not None:
         wanted = sorted({int(p) for p in positions})[:limit]

@@ -105,7 +105,8 @@ class ColumnProfile:
 @dataclass
 class ProfileTable(Table):
     """A Table of distinct cells standing for a table kept in an engine (see the module docstring).
-    `n_rows` is the profile's length; `source_rows` the engine table's row count. The exact executor
+    `n_rows` is the profile's length; `source_rows` the engine table's count of records (its closing
+    summary rows, `footer`, left out as load_table leaves them out). The exact executor
     must never run on it (its rows are not the table's rows): nqa.sources.answer runs SQL instead."""
 
     source_rows: int = 0
@@ -145,6 +146,9 @@ def profile_source(source: EngineSource, cap: int = PROFILE_CAP, progress=None) 
         raise SourceQueryError(f"{source.name}: the table has no columns")
     if progress:
         progress(0.0, f"counting rows and distinct values of {len(cols)} columns")
+    # Closing summary rows ('Total') are left out of every query from here on, as load_table leaves
+    # them out (looked for afresh: the table may have changed since the source was opened).
+    footer = source.find_footer()
     try:
         n_rows, estimates = source.distinct_estimates([c.name for c in cols])
     except SourceQueryError as e:
@@ -159,7 +163,7 @@ def profile_source(source: EngineSource, cap: int = PROFILE_CAP, progress=None) 
         _weigh_samples(source, incomplete, n_rows)
         for p in incomplete:
             source.prepare_lookup(p.source)
-    table = build_profile_table(source.name, n_rows, profiles)
+    table = build_profile_table(source.name, n_rows, profiles, footer)
     table.engine = source
     if progress:
         progress(1.0, f"indexed {n_rows:,} rows")
@@ -182,7 +186,7 @@ def _profile_column(source: EngineSource, col: SourceColumn, estimate: int, cap:
     else the SAMPLE_CAP most frequent (of the first SAMPLE_ROWS rows when far past the cap)."""
     key = key_expression(col)
     count = exp.Count(this=exp.Star())
-    relation: exp.Expr = source.relation()
+    relation: exp.Expr = source.records()
     far = estimate > cap * _ESTIMATE_SLACK
     if far:  # counting every distinct value would cost more than the profile is worth
         relation = exp.select(exp.Star()).from_(relation).limit(SAMPLE_ROWS).subquery("nqa_sample")
@@ -205,7 +209,7 @@ def _weigh_samples(source: EngineSource, profiles: list[ColumnProfile], n_rows: 
     """Scale a sampled column's counts to its true non-NULL count (one scan for all of them), so that
     the share of rows with a value is the table's, not the sample's."""
     counts = [exp.Count(this=column(p.source.name)) for p in profiles]
-    row = source.query(exp.select(*counts).from_(source.relation()))[0]
+    row = source.query(exp.select(*counts).from_(source.records()))[0]
     for p, non_null in zip(profiles, row):
         is_null = np.array([v is None for v in p.values], dtype=bool)
         sampled = int(p.counts[~is_null].sum())
@@ -219,14 +223,17 @@ def _weigh_samples(source: EngineSource, profiles: list[ColumnProfile], n_rows: 
                 p.counts = np.append(p.counts, n_rows - int(non_null))
 
 
-def build_profile_table(name: str, n_rows: int, profiles: list[ColumnProfile]) -> ProfileTable:
-    """The ProfileTable of these column profiles (typing each distinct value once)."""
+def build_profile_table(name: str, n_rows: int, profiles: list[ColumnProfile],
+                        footer: list[list[str]] | None = None) -> ProfileTable:
+    """The ProfileTable of these column profiles (typing each distinct value once); `footer`: the
+    closing summary rows left out of the records (EngineSource.find_footer), as Table.footer."""
     lengths = [max(len(p.values), 1) for p in profiles]
     extra = EXTRA_SLOTS if any(not p.complete for p in profiles) else 0
     width = max(lengths) + extra
     names = unique_names([p.source.name for p in profiles])
     columns = [_typed_column(names[j], p.source.name, p.values, p.counts, width) for j, p in enumerate(profiles)]
-    return ProfileTable(columns, name, source_rows=n_rows, profiles=profiles, n_distinct=lengths)
+    return ProfileTable(columns, name, footer=list(footer or []), source_rows=n_rows, profiles=profiles,
+                        n_distinct=lengths)
 
 
 def _typed_column(name: str, raw_name: str, values: list[Any], counts: np.ndarray, width: int,
@@ -268,8 +275,8 @@ def question_table(source: EngineSource, base: ProfileTable, question: str) -> P
         extra = [v for v in dict.fromkeys(_matching_cells(source, prof.source, terms)) if v not in known]
         if extra:
             columns[j] = _with_extra(base.columns[j], len(prof.values), extra)
-    return ProfileTable(columns, base.source, source_rows=base.source_rows, profiles=base.profiles,
-                        n_distinct=base.n_distinct, engine=base.engine)
+    return ProfileTable(columns, base.source, footer=base.footer, source_rows=base.source_rows,
+                        profiles=base.profiles, n_distinct=base.n_distinct, engine=base.engine)
 
 
 def _with_extra(col: Column, n: int, extra: list[Any]) -> Column:
@@ -325,7 +332,7 @@ def _matching_cells(source: EngineSource, col: SourceColumn, terms: QuestionTerm
     normalised text (in the engine's lookup relation, EngineSource.lookup_relation), else as a
     substring of its lower-cased text (a superset); shortest cells first."""
     lookup = source.lookup_relation(col)
-    relation, c = (lookup, column("v")) if lookup is not None else (source.relation(), key_expression(col))
+    relation, c = (lookup, column("v")) if lookup is not None else (source.records(), key_expression(col))
     found: list[Any] = []
 
     def fetch(cond: exp.Expr, order: exp.Expr | None, limit: int) -> None:

@@ -122,9 +122,9 @@ def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, 
     src = "src"
     row_name = _free(["nqa_row"], [p.source.name for p in table.profiles])
     needs_row = schema.row_id in used
-    inner: exp.Expr = source.relation()
+    inner: exp.Expr = source.records()
     if needs_row:
-        inner = source.numbered_relation(row_name).subquery(src)
+        inner = source.numbered_records(row_name).subquery(src)
     else:
         inner = exp.select(exp.Star()).from_(inner).subquery(src)
     select = exp.select().from_(inner)
