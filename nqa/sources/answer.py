@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlglot import exp
 
-from nqa.executor import Execution
+from nqa.executor import Execution, gives_answer
 from nqa.program import Program, format_number
 from nqa.question import Question
 from nqa.sources.base import EngineSource, SourceQueryError
@@ -96,6 +96,6 @@ def run_programs(source: EngineSource, table: ProfileTable, programs: list[Progr
             runs.append(None)
             continue
         ran = run_program(source, table, p, question)
-        answered = answered or (ran is not None and bool(ran.values))
+        answered = answered or gives_answer(ran)  # as choose_run: blank cells are no answer
         runs.append(ran)
     return runs
