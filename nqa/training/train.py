@@ -292,7 +292,19 @@ def build_model(cfg: TrainConfig):
         if cfg.init_from:
             from nqa.api import TableQA
 
-            return TableQA.from_pretrained(cfg.init_from).model.train()
+            base = TableQA.from_pretrained(cfg.init_from).model
+            if not cfg.model:
+                return base.train()
+            # --model.key=value over the checkpoint's config (e.g. encoder_train_top_layers=1: tune
+            # the encoder of a model trained with it frozen); weights the checkpoint lacks are the
+            # pretrained encoder's, which the new model already holds
+            model = NeuralProgrammer(ProgrammerConfig(**{**dataclasses.asdict(base.config), **cfg.model}))
+            missing, unexpected = model.load_state_dict(base.checkpoint_state(), strict=False)
+            pretrained = {f"encoder.{n}" for n in model.encoder.state_dict()}
+            if unexpected or set(missing) - pretrained:
+                raise ConfigError(f"--init_from {cfg.init_from}: its weights do not fit --model overrides "
+                                  f"(missing {sorted(set(missing) - pretrained)[:3]}, unexpected {unexpected[:3]})")
+            return model.train()
         return NeuralProgrammer(ProgrammerConfig(**cfg.model))
 
 
