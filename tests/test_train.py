@@ -78,3 +78,17 @@ def test_torchrun_two_processes(tiny, tmp_path):
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "best/model.safetensors").is_file() and (out / "state.safetensors").is_file()
+
+
+def test_init_from_with_model_overrides(tiny, tmp_path):
+    """--init_from keeps a checkpoint's weights under --model overrides that fit them (how the encoder
+    of a model trained frozen gets tuned), and refuses overrides that change a weight's shape."""
+    a = tmp_path / "a"
+    assert main(_args(tiny, a)) == 0
+    b = tmp_path / "b"
+    assert main(_args(tiny, b, f"--init_from={a / 'best'}", "--model.dropout=0.2", "--max_steps=2")) == 0
+    from nqa.api import TableQA
+
+    assert TableQA.from_pretrained(b / "best").model.config.dropout == 0.2
+    with pytest.raises(ConfigError, match="do not fit"):
+        main(_args(tiny, tmp_path / "c", f"--init_from={a / 'best'}", "--model.d_model=16"))

@@ -7,13 +7,14 @@
 
 Each question is asked of the WTQ table in memory (`TableQA.ask(Table, q)`) and of the same cells
 kept in the engine (`TableQA.ask(source, q)`); the answer values, the chosen program and the
-confidence must agree (both asked with the model's header encodings cached, as after a
-first question); one number that differs only past its 12th significant digit counts as the same
-answer, and is counted apart (a sum of doubles added in another order). The engine table holds the in-memory table's raw cells as text columns, under a
-hostile name (the WTQ context path, slashes and dots included); `duckdb-csv` instead has DuckDB read
-each CSV file itself (delimiter, quotes, escapes), with the in-memory threshold at 0. The engine
-table holds the whole table, closing 'Total' rows included (`text_frame`): the engine path must leave
-them out as load_table does (EngineSource.find_footer).
+confidence must agree (both asked with the model's header encodings cached, as after a first
+question); one number that differs only past its 12th significant digit counts as the same answer,
+and is counted apart (a sum of doubles added in another order). The engine table holds the in-memory
+table's raw cells as text columns, under a hostile name (the WTQ context path, slashes and dots
+included); `duckdb-csv` instead has DuckDB read each CSV file itself (delimiter, quotes, escapes),
+with the in-memory threshold at 0. The engine table holds the whole table, closing 'Total' rows
+included (`text_frame`): the engine path must leave them out as load_table does
+(EngineSource.find_footer).
 
 An engine plugs in with a context manager `agreement_engine()` in its module (ENGINES below) that
 yields `load(name, frame) -> EngineSource`: put the DataFrame of text columns into the engine as table

@@ -299,7 +299,11 @@ def build_model(cfg: TrainConfig):
             # the encoder of a model trained with it frozen); weights the checkpoint lacks are the
             # pretrained encoder's, which the new model already holds
             model = NeuralProgrammer(ProgrammerConfig(**{**dataclasses.asdict(base.config), **cfg.model}))
-            missing, unexpected = model.load_state_dict(base.checkpoint_state(), strict=False)
+            try:
+                missing, unexpected = model.load_state_dict(base.checkpoint_state(), strict=False)
+            except RuntimeError as e:  # a weight of another shape
+                raise ConfigError(f"--init_from {cfg.init_from}: its weights do not fit --model overrides ({e})"
+                                  ) from None
             pretrained = {f"encoder.{n}" for n in model.encoder.state_dict()}
             if unexpected or set(missing) - pretrained:
                 raise ConfigError(f"--init_from {cfg.init_from}: its weights do not fit --model overrides "
