@@ -172,16 +172,6 @@ def _number_constants(text: str, tokens: list[str], offsets: list[tuple[int, int
         value, end, source = None, i + 1, "number"
         if tok[:1].isdigit():
             value = parse_number(tok)
-            # a duration or clock time ('46:58', '2:01.5', '1:31:05') reads as the cells read it
-            # (nqa.table.parse_number: in seconds), not as its first number
-            k = end
-            while (k + 1 < n and tokens[k] == ":" and tokens[k + 1][:1].isdigit()
-                   and offsets[k - 1][1] == offsets[k][0] and offsets[k][1] == offsets[k + 1][0]):
-                k += 2
-            if k > end:
-                timed = parse_number(_surface(text, offsets, i, k))
-                if timed is not None:
-                    value, end = timed, k
             if value is not None and end < n and tokens[end] == "%":
                 end += 1
         elif low in ORDINAL_WORDS:

@@ -216,15 +216,3 @@ def test_a_decimal_written_without_its_zero():
     # a full stop, or a point inside a version number, is no leading point
     assert [c.number for c in parse_question("version 1.2 and 3", t).constants if c.kind == "number"] == [1.2, 3.0]
     assert 0.2 not in [c.number for c in parse_question("v1.2", t).constants]
-
-
-def test_a_duration_reads_as_the_cells_read_it():
-    from nqa.table import parse_number
-
-    t = table_from_rows(["Name", "Time"], [["a", "45:12"], ["b", "47:01"]])
-    nums = [(c.number, c.span) for c in parse_question("winners with a time under 46:58", t).constants
-            if c.kind == "number"]
-    assert nums == [(parse_number("46:58"), (5, 8))]  # seconds, as the Time cells: not 46 and 58
-    assert [c.number for c in parse_question("below 2:01.5?", t).constants if c.kind == "number"] == [121.5]
-    # spaced out, it is two numbers
-    assert [c.number for c in parse_question("ratio 3 : 1", t).constants if c.kind == "number"] == [3.0, 1.0]

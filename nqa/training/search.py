@@ -274,10 +274,9 @@ def to_program(prog: ProgramT, table: Table, question: Question) -> Program:
 # dataset-level driver: multiprocessing over tables, JSON-lines cache
 
 
-SEARCH_VERSION = 4  # bump when the search itself changes; table/question changes are handled at load (re-run
+SEARCH_VERSION = 3  # bump when the search itself changes; table/question changes are handled at load (re-run
 # programs that no longer fit are dropped), but programs they make consistent are found only by a
-# new search. 3: closing "Total" rows left out of tables (nqa.table.footer_rows), ".500" read as 0.5;
-# 4: durations in questions ("46:58") read in seconds, as cells are
+# new search. 3: closing "Total" rows left out of tables (nqa.table.footer_rows), ".500" read as 0.5
 
 
 def _const_key(q: Question | None, k: int | None) -> list | None:
