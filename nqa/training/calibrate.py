@@ -5,10 +5,11 @@
         --also data/user_questions/test.tsv=data/user_questions --plot docs/figures/calibration.png
 
 1. Answers the dev split (random-split-1-dev), each `--fit-also` examples file (the user
-   benchmark's dev part: tables and phrasings never trained on), and `--generated-per-table` questions
-   per dev table written in the benchmark's dev phrasings (nqa.training.generated, split="dev"; the
-   answer is the gold program's), keeping for each answer its raw confidence (the summed probability
-   of the beam's programs that give it: nqa.api.beam_probability) and its nqa.confidence features.
+   benchmark's dev part: tables and phrasings never trained on), and with `--generated-per-table N`
+   (off by default) N questions per dev table written in the benchmark's dev phrasings
+   (nqa.training.generated, split="dev"; the answer is the gold program's), keeping for each answer
+   its raw confidence (the summed probability of the beam's programs that give it:
+   nqa.api.beam_probability) and its nqa.confidence features.
 2. Fits a logistic regression of "right?" on the features, each fitted source weighing the same
    (`--weigh-sources equal`: WTQ dev's 2,831 questions would otherwise outweigh the benchmark's
    ~750, and the fit would carry WTQ's doubt over to people's own questions; nqa.confidence explains
