@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from nqa.sources.base import EngineSource, column
+from nqa.sources.base import EngineSource, column, free_name
 from nqa.sources.profile import ProfileTable, value_text
 
 PREVIEW_ROWS = 1_000
@@ -22,10 +22,7 @@ def rows_frame(source: EngineSource, table: ProfileTable, positions: Sequence[in
     import pandas as pd
 
     names = [p.source.name for p in table.profiles]
-    taken = {n.casefold() for n in names}
-    row = "nqa_row"
-    while row.casefold() in taken:
-        row += "_"
+    row = free_name("nqa_row", names)
     numbered = source.numbered_records(row).subquery("nqa_numbered")
     q = exp.select(column(row), *[column(n) for n in names]).from_(numbered)
     if positions is not None:

@@ -29,7 +29,7 @@ from sqlglot import exp
 
 from nqa.program import Program
 from nqa.question import Question
-from nqa.sources.base import EngineSource, SourceColumn, column, ident
+from nqa.sources.base import EngineSource, SourceColumn, column, free_name, ident
 from nqa.sources.profile import ProfileTable, key_expression
 from nqa.sql import ColumnNames, Schema, program_to_expression, schema_for
 
@@ -57,11 +57,7 @@ class EngineQuery:
 
 def relation_name(source: EngineSource, schema_names: list[str]) -> str:
     """A CTE name that is neither the user's table's name nor a step CTE's."""
-    taken = {n.casefold() for n in schema_names} | {source.name.casefold()}
-    name = "nqa_t"
-    while name in taken:
-        name += "_"
-    return name
+    return free_name("nqa_t", [*schema_names, source.name])
 
 
 def engine_query(source: EngineSource, table: ProfileTable, program: Program,
@@ -120,7 +116,7 @@ def _filters_through_lookups(source: EngineSource, table: ProfileTable, schema: 
 def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, used: set[str]) -> exp.Select:
     """SELECT computing the derived columns in `used` from the user's table (see the module docstring)."""
     src = "src"
-    row_name = _free(["nqa_row"], [p.source.name for p in table.profiles])
+    row_name = free_name("nqa_row", [p.source.name for p in table.profiles])
     needs_row = schema.row_id in used
     inner: exp.Expr = source.records()
     if needs_row:
@@ -167,14 +163,6 @@ def derived_relation(source: EngineSource, table: ProfileTable, schema: Schema, 
     if not outputs:  # count over all rows reads no column
         outputs.append(exp.alias_(exp.Literal.number(1), "nqa_one", quoted=True))
     return select.select(*outputs)
-
-
-def _free(candidates: list[str], taken: list[str]) -> str:
-    name = candidates[0]
-    low = {t.casefold() for t in taken}
-    while name.casefold() in low:
-        name += "_"
-    return name
 
 
 def _mapping_columns(table: ProfileTable, j: int, names: ColumnNames, wanted: list[str]) -> dict[str, list[Any]]:
