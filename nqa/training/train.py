@@ -60,6 +60,9 @@ class TrainConfig:
     search_candidates: int = 48
     search_cache: str = ""  # "" = runs/search under the repository
     mml_candidates: int = 16  # the best-ranked searched programs used in the MML loss
+    # a previous round's model (save_pretrained directory) ranks all searched programs instead of the
+    # search's fixed preference; the top mml_candidates are kept (nqa.training.rank_programs)
+    rank_programs_with: str = ""
     # Supervised (question, program) pairs over real tables (training/generated.py), mixed into training:
     gen_per_table: int = 0  # questions tried per WTQ training table in the benchmark's train phrasings (0: none)
     gen_benchmark: bool = False  # + the user-question benchmark's training part (data/user_questions/train.tsv)
@@ -233,8 +236,8 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
         q = parse_question(ex.question, table)
         progs = []
         if with_programs and ex.id in searched:
-            progs = [to_program(p, table, q) for p in
-                     revalidate(searched[ex.id], table, q, ex.answers, limit=cfg.mml_candidates)]
+            limit = cfg.search_candidates if cfg.rank_programs_with else cfg.mml_candidates
+            progs = [to_program(p, table, q) for p in revalidate(searched[ex.id], table, q, ex.answers, limit=limit)]
         items.append(Item(ex.id, ex.answers, table, q, progs))
     return items
 
@@ -338,6 +341,18 @@ def precompute(model, items: list[Item], with_rows: bool, chunk: int = 128, prog
     model.train(was)
     if cache_path is not None and write_cache:
         _save_encoded(cache_path, items)
+
+
+def rank_programs(cfg: TrainConfig, model, items: list[Item], log) -> None:
+    """Keep each example's mml_candidates most probable programs under cfg.rank_programs_with."""
+    from nqa.training.rank_programs import keep_most_probable, load_ranker, program_scores
+
+    t0 = time.time()
+    key = [model.config.encoder, model.config.encoder_train_top_layers, model.config.encoder_layers]
+    ranker = load_ranker(cfg.rank_programs_with, key, cached=model.encoder.frozen).to(_device(model))
+    several = [it for it in items if len(it.programs) > 1]
+    figures = keep_most_probable(several, program_scores(ranker, several), cfg.mml_candidates)
+    log(f"programs ranked by {cfg.rank_programs_with}: {figures}, {time.time() - t0:.0f}s")
 
 
 def _features_only(items: list[Item], with_rows: bool) -> None:
@@ -666,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
             dist.barrier()
         if not master and path is not None:
             precompute(model, part, with_rows=rows, cache_path=path, write_cache=False)
+    if cfg.rank_programs_with:
+        rank_programs(cfg, model, train_items, log)
     covered = sum(1 for it in train_items if it.programs)
     log(f"data: {len(train_items)} train ({covered / max(1, len(train_items)):.3f} with searched programs), "
         f"{len(dev_items)} dev, {time.time() - t0:.0f}s")
