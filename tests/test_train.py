@@ -92,3 +92,41 @@ def test_init_from_with_model_overrides(tiny, tmp_path):
     assert TableQA.from_pretrained(b / "best").model.config.dropout == 0.2
     with pytest.raises(ConfigError, match="do not fit"):
         main(_args(tiny, tmp_path / "c", f"--init_from={a / 'best'}", "--model.d_model=16"))
+
+
+def test_rank_programs_with_a_previous_round(tiny, tmp_path):
+    """A second round keeps, per example, the programs the first round's model finds most probable:
+    the kept one is the argmax of that model's log-probabilities, whatever the batching."""
+    from nqa.api import TableQA
+    from nqa.training.rank_programs import keep_most_probable, program_scores
+    from nqa.training.train import _features_only, load_items
+
+    a = tmp_path / "a"
+    assert main(_args(tiny, a)) == 0
+    b = tmp_path / "b"
+    assert main(_args(tiny, b, f"--rank_programs_with={a / 'best'}", "--mml_candidates=1", "--max_steps=2")) == 0
+
+    cfg = parse_config(_args(tiny, tmp_path / "c", f"--rank_programs_with={a / 'best'}"))
+    items = [it for it in load_items(cfg, cfg.train_split, 0, with_programs=True) if len(it.programs) > 1]
+    assert items, "the tiny data set has examples with several consistent programs"
+    _features_only(items, with_rows=True)
+    ranker = TableQA.from_pretrained(a / "best").model.eval()
+    together = program_scores(ranker, items)
+    one_by_one = program_scores(ranker, items, programs_per_batch=1)
+    for x, y in zip(together, one_by_one):
+        assert x == pytest.approx(y, abs=1e-4)
+    best = [it.programs[max(range(len(s)), key=s.__getitem__)] for it, s in zip(items, together)]
+    figures = keep_most_probable(items, together, keep=1)
+    assert [it.programs for it in items] == [[p] for p in best]
+    assert figures["examples_with_several"] == len(items) and 0 < figures["mass_kept"] <= 1
+
+
+def test_keep_most_probable_is_stable_and_puts_impossible_programs_last():
+    from types import SimpleNamespace
+
+    from nqa.training.rank_programs import keep_most_probable
+
+    item = SimpleNamespace(programs=["a", "b", "c", "d"])
+    figures = keep_most_probable([item], [[-2.0, float("-inf"), -1.0, -2.0]], keep=3)
+    assert item.programs == ["c", "a", "d"]
+    assert figures["first_changed"] == 1
