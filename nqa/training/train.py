@@ -72,6 +72,9 @@ class TrainConfig:
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     calibrate_user_dev: str = ""  # + a user-question dev file (its tables never trained on), pooled with dev
     limit_train: int = 0  # 0 = all; small values for tests
+    # "k/n": leave out the train examples on fold k of n folds by table (crc32 of the table's path):
+    # models that never saw those tables, whose decoding there trains the answer reranker
+    held_out_fold: str = ""
     limit_dev: int = 0
     max_train_rows: int = 0  # skip training tables with more rows (0 = keep all); speed lever on CPU
     # model: overrides of nqa.programmer.ProgrammerConfig, as --model.key=value
@@ -240,6 +243,17 @@ def load_items(cfg: TrainConfig, split: str, limit: int, with_programs: bool, ma
             progs = [to_program(p, table, q) for p in revalidate(searched[ex.id], table, q, ex.answers, limit=limit)]
         items.append(Item(ex.id, ex.answers, table, q, progs))
     return items
+
+
+def in_fold(context: str, fold: str) -> bool:
+    """Whether a table (its WTQ context path, as Table.source holds it) is on fold "k/n"."""
+    import zlib
+
+    k, n = (int(x) for x in fold.split("/"))
+    if not 0 <= k < n:
+        raise ConfigError(f"held_out_fold {fold!r}: use k/n with 0 <= k < n")
+    tail = "/".join(Path(context).parts[-3:])  # csv/204-csv/12.csv, wherever the data set lives
+    return zlib.crc32(tail.encode()) % n == k
 
 
 def generated_items(cfg: TrainConfig, wtq_items: list[Item]) -> list[Item]:
@@ -663,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(cfg).to(device)
     train_items = load_items(cfg, cfg.train_split, cfg.limit_train, with_programs=True,
                              max_rows=cfg.max_train_rows, progress=master and cfg.progress)
+    if cfg.held_out_fold:
+        train_items = [it for it in train_items if not in_fold(it.table.source, cfg.held_out_fold)]
     train_items += generated_items(cfg, train_items)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
     dev_ok = [it for it in dev_items if it.table is not None]
