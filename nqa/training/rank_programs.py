@@ -52,7 +52,8 @@ def program_scores(model, items: list[Item], programs_per_batch: int = 2048) -> 
     scores: list[list[float]] = [[] for _ in items]
     start = 0
     while start < len(items):
-        part, n = [], 0  # items whose programs fit one batch (at least one item)
+        part: list[int] = []  # items whose programs fit one batch (at least one item)
+        n = 0
         while start + len(part) < len(items) and (not part or n + len(items[start + len(part)].programs)
                                                   <= programs_per_batch):
             n += len(items[start + len(part)].programs)
