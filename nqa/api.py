@@ -36,6 +36,7 @@ import numpy as np
 
 from nqa.program import Program, Step, answer_text
 from nqa.question import Question, parse_question
+from nqa.reranker import Reranker
 from nqa.table import Table, TableError, load_table
 from nqa.unsure import Calibration, unsure_reason
 
@@ -240,11 +241,14 @@ class TableQA:
     question parse, one model decode, and an exact program run.
     """
 
-    def __init__(self, model, device: str = "cpu", top_k: int = 4, calibration: Calibration | None = None) -> None:
+    def __init__(self, model, device: str = "cpu", top_k: int = 4, calibration: Calibration | None = None,
+                 reranker: Reranker | None = None) -> None:
         self.model = model.eval()
         self.device = device
         # confidence calibration and the unsure threshold, fitted on dev (nqa/unsure.py)
         self.calibration = calibration or Calibration()
+        # which of the beam's answers is given (nqa/reranker.py); None: execution-guided decoding
+        self.reranker = reranker
         self.top_k = top_k  # programs decoded per question: the answer's alternatives and confidence
         # One decode at a time: the fast tokenizer underneath is not safe to call from several threads
         # at once (Streamlit serves each session from its own thread, sharing this object).
@@ -277,7 +281,11 @@ class TableQA:
             calibration = Calibration.from_config(config)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{directory / CONFIG_FILE}: bad calibration: {e}") from None
-        return cls(model.to(device), device=device, calibration=calibration)
+        try:
+            reranker = Reranker.from_config(config.get("reranker"))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: bad reranker: {e}") from None
+        return cls(model.to(device), device=device, calibration=calibration, reranker=reranker)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.
@@ -303,6 +311,7 @@ class TableQA:
             "model": _model_config(self.model),
             "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
             "calibration": self.calibration.to_config(),
+            **({"reranker": self.reranker.to_config()} if self.reranker is not None else {}),
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         return directory
@@ -373,7 +382,7 @@ class TableQA:
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
         with self._lock:
             beams = _decode(self.model, tabs, parsed, self.top_k)
-        return [_answer(t, q, beam, self.calibration, source=s)
+        return [_answer(t, q, beam, self.calibration, source=s, reranker=self.reranker)
                 for t, q, beam, s in zip(tabs, parsed, beams, sources)]
 
     def __repr__(self) -> str:
@@ -447,16 +456,18 @@ def beam_probability(runs, values: list[str]) -> float:
 
 
 def _answer(table: Table, question: Question, beam: list[Program], calibration: Calibration | None = None,
-            source=None) -> Answer:
+            source=None, reranker: Reranker | None = None) -> Answer:
     """Run the decoded programs exactly (or, for a table kept in an engine, as SQL there: `source`)
     and pick the answer.
 
     The answer is the most probable program whose run succeeds and gives a non-empty answer
-    (execution-guided decoding); when none does, the most probable program. Its confidence is the
+    (execution-guided decoding), or with a reranker the answer it scores highest (nqa.reranker);
+    when none gives an answer, the most probable program that ran. Its confidence is the
     summed probability of the programs in the beam that give the same values (a program's
     probability: the product of its steps' op, column and constant probabilities).
     """
-    from nqa.executor import choose_run, run_programs
+    from nqa.executor import run_programs
+    from nqa.reranker import pick_run
 
     if source is not None:
         from nqa.sources.answer import run_programs as run_in_engine
@@ -464,11 +475,11 @@ def _answer(table: Table, question: Question, beam: list[Program], calibration: 
         runs = list(zip(beam, run_in_engine(source, table, beam, question)))  # type: ignore[arg-type]
     else:
         runs = list(zip(beam, run_programs(beam, table, question)))
-    chosen = choose_run([ex for _, ex in runs])
+    chosen = pick_run(beam, [ex for _, ex in runs], question, table, reranker)
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
     program, ex = runs[chosen]
-    assert ex is not None  # choose_run picks a program that ran
+    assert ex is not None  # pick_run picks a program that ran
     calibration = calibration or Calibration()
     confidence = calibration.of_answer(beam_probability(runs, ex.values), program, question, table, ex.values)
     unsure = unsure_reason(question, table, confidence, calibration)

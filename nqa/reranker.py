@@ -153,3 +153,13 @@ class Reranker:
         kind = question_kind(question.text)
         x = np.stack([candidate_features(c, cands, programs, question, table, kind) for c in cands])
         return cands[int(np.argmax(self.scores(x)))].runs[0]
+
+
+def pick_run(programs: list[Program], runs: list[Execution | None], question: Question, table: Table,
+             reranker: Reranker | None) -> int | None:
+    """The run whose answer is given: the reranker's choice when there is one, else (and when no run
+    gives an answer) execution-guided decoding's (nqa.executor.choose_run)."""
+    from nqa.executor import choose_run
+
+    chosen = reranker.choose(programs, runs, question, table) if reranker is not None else None
+    return chosen if chosen is not None else choose_run(runs)
