@@ -1,7 +1,8 @@
 """Answers computed by the engine: the beam's programs run as SQL where the table lives.
 
-The same rule as the in-memory path (nqa.api._answer, nqa.executor.choose_run): the first program
-whose run gives a non-empty answer, confidence the summed probability of the beam's programs giving
+The same rule as the in-memory path (nqa.api._answer, nqa.reranker.pick_run): the checkpoint's
+reranker's choice among the beam's answers (without one, the first program whose run gives a
+non-empty answer), confidence the summed probability of the beam's programs giving
 the same values. Only the SQL runner differs: each program's SELECT (nqa.sources.relation) runs in
 the engine and its rows are formatted as the exact executor formats its answer. Printed cells come
 with their row positions (Answer.cells), at most PRINT_LIMIT of them (a longer list is cut and the
@@ -85,9 +86,10 @@ def run_programs(source: EngineSource, table: ProfileTable, programs: list[Progr
                  question: Question | None) -> list[Execution | None]:
     """The beam's runs, best first (None: did not fit, or not run). On a table of LARGE_TABLE_ROWS or
     more, once a program has given an answer, the later ones below MIN_ALTERNATIVE_PROBABILITY are
-    not run (on 10 million rows each costs up to seconds): the chosen answer is the one the in-memory
-    rule picks, and its confidence sums the programs that ran, a lower bound as always
-    (nqa.api.beam_probability), short by less than that probability per program left out."""
+    not run (on 10 million rows each costs up to seconds). Without a reranker the chosen answer is
+    the one the in-memory rule picks; a reranker cannot pick an answer that was not run. The
+    confidence sums the programs that ran, a lower bound as always (nqa.api.beam_probability), short
+    by less than that probability per program left out."""
     large = table.source_rows >= LARGE_TABLE_ROWS
     runs: list[Execution | None] = []
     answered = False
