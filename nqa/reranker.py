@@ -40,7 +40,8 @@ QUESTION_KINDS: tuple[tuple[str, re.Pattern], ...] = (
 )
 KINDS = tuple(k for k, _ in QUESTION_KINDS) + ("other",)
 FEATURES: tuple[str, ...] = (
-    "log_prob", "log_share", "best_rank", "first", "n_programs", "goes_last", "log_n_values", "numeric",
+    "log_prob", "log_share", "covered_log_prob", "covered_log_share", "best_rank", "first", "n_programs",
+    "goes_last", "log_n_values", "numeric",
     "year_like", "echo", "unused_constants", "named_unused", "n_steps", "covered",
     *(f"term_{t}" for t in TERMINAL_INDICATORS),
     *(f"{k}_numeric" for k in KINDS), *(f"{k}_text" for k in KINDS),
@@ -83,27 +84,31 @@ def candidate_features(c: Candidate, cands: list[Candidate], programs: list[Prog
     f = np.zeros(len(FEATURES))
     best = programs[c.runs[0]]
     total = sum(x.probability for x in cands)
-    f[0] = math.log(max(c.probability, 1e-6))
-    f[1] = math.log(max(c.probability, 1e-6) / max(total, 1e-6))
-    f[2] = c.runs[0]
-    f[3] = float(c.runs[0] == 0)
-    f[4] = len(c.runs)
-    f[5] = float(goes_last(best))
-    f[6] = math.log(len(c.values))
+    # a program decoding extended with a filter (Program.covered) keeps the model's low probability
+    # for that step: its probability means something else, so it has its own weights
+    log_prob = math.log(max(c.probability, 1e-6))
+    log_share = math.log(max(c.probability, 1e-6) / max(total, 1e-6))
+    f[2 if best.covered else 0] = log_prob
+    f[3 if best.covered else 1] = log_share
+    f[4] = c.runs[0]
+    f[5] = float(c.runs[0] == 0)
+    f[6] = len(c.runs)
+    f[7] = float(goes_last(best))
+    f[8] = math.log(len(c.values))
     numbers = [parse_number(v) for v in c.values]
     numeric = all(n is not None for n in numbers)
-    f[7] = float(numeric)
-    f[8] = float(numeric and all(n is not None and float(n).is_integer() and 1000 <= n <= 2100 for n in numbers))
+    f[9] = float(numeric)
+    f[10] = float(numeric and all(n is not None and float(n).is_integer() and 1000 <= n <= 2100 for n in numbers))
     qnorm = f" {normalize_text(question.text)} "
-    f[9] = float(all(f" {normalize_text(v)} " in qnorm for v in c.values if normalize_text(v)))
+    f[11] = float(all(f" {normalize_text(v)} " in qnorm for v in c.values if normalize_text(v)))
     used_constants = {s.constant for s in best.steps if s.constant is not None}
     used_columns = {s.column for s in best.steps if s.column is not None}
     named = {j for _a, _b, j in column_name_spans(question, table)}
-    f[10] = sum(1 for k, q in enumerate(question.constants) if q.kind == "text" and k not in used_constants)
-    f[11] = len(named - used_columns)
-    f[12] = len(best.selection_steps)
-    f[13] = float(best.covered)
-    base = 14
+    f[12] = sum(1 for k, q in enumerate(question.constants) if q.kind == "text" and k not in used_constants)
+    f[13] = len(named - used_columns)
+    f[14] = len(best.selection_steps)
+    f[15] = float(best.covered)
+    base = 16
     if best.terminal.op in TERMINAL_INDICATORS:
         f[base + TERMINAL_INDICATORS.index(best.terminal.op)] = 1.0
     base += len(TERMINAL_INDICATORS)

@@ -130,3 +130,26 @@ def test_keep_most_probable_is_stable_and_puts_impossible_programs_last():
     figures = keep_most_probable([item], [[-2.0, float("-inf"), -1.0, -2.0]], keep=3)
     assert item.programs == ["c", "a", "d"]
     assert figures["first_changed"] == 1
+
+
+def test_reranker_folds_train_fold_models_and_fit_the_reranker(tiny, tmp_path):
+    """--reranker_folds=2: two more runs, each without one fold of the training tables, whose
+    decoding there fits the reranker written into best/config.json (and loaded with it)."""
+    import json
+
+    from nqa.api import TableQA
+    from nqa.training.train import in_fold
+
+    tiny = write_tiny_wtq(tmp_path / "wtq", n_tables=12)  # the 4-table set's training tables share a fold
+    out = tmp_path / "run"
+    assert main(_args(tiny, out, "--reranker_folds=2")) == 0
+    for k in range(2):
+        sub = json.loads((out / f"fold-{k}-of-2.json").read_text())
+        assert sub["held_out_fold"] == f"{k}/2" and sub["reranker_folds"] == 0
+        assert (out / f"fold-{k}-of-2" / "best" / "model.safetensors").is_file()
+    assert "reranker" in json.loads((out / "best" / "config.json").read_text())
+    assert TableQA.from_pretrained(out / "best").reranker is not None
+    tables = {p.relative_to(tiny).as_posix() for p in (tiny / "csv").rglob("*.csv")}
+    assert all(in_fold(t, "0/2") != in_fold(t, "1/2") for t in tables)
+    with pytest.raises(ConfigError, match="every training table"):
+        main(_args(write_tiny_wtq(tmp_path / "wtq4", n_tables=4), tmp_path / "f", "--held_out_fold=0/2"))

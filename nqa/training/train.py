@@ -69,6 +69,9 @@ class TrainConfig:
     gen_benchmark_repeat: int = 1  # its examples repeated this many times (a small set next to WTQ)
     gen_bench_tables_per_table: int = 0  # + questions tried per benchmark TRAIN table, as gen_per_table
     gen_augment: bool = False  # paraphrase the generated questions' templates (nqa.training.generated.SYNONYMS)
+    # at the end: train this many models on folds of the training tables, each without one fold
+    # (held_out_fold), and fit best/'s answer reranker on their decoding there (nqa.training.fit_reranker)
+    reranker_folds: int = 0
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     calibrate_user_dev: str = ""  # + a user-question dev file (its tables never trained on), pooled with dev
     limit_train: int = 0  # 0 = all; small values for tests
@@ -644,6 +647,8 @@ def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(list(sys.argv[1:] if argv is None else argv))
     ddp = int(os.environ.get("RANK", -1)) != -1
+    if ddp and cfg.reranker_folds:
+        raise ConfigError("reranker_folds trains its fold models one after the other: run it without torchrun")
     if ddp:
         import torch.distributed as dist
 
@@ -679,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
                              max_rows=cfg.max_train_rows, progress=master and cfg.progress)
     if cfg.held_out_fold:
         train_items = [it for it in train_items if not in_fold(it.table.source, cfg.held_out_fold)]
+        if not train_items:
+            raise ConfigError(f"held_out_fold {cfg.held_out_fold}: every training table is on that fold")
     train_items += generated_items(cfg, train_items)
     dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
     dev_ok = [it for it in dev_items if it.table is not None]
@@ -815,6 +822,8 @@ def main(argv: list[str] | None = None) -> int:
         save_pretrained_atomic(model, out / "last")
         log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
             f"({out / 'best'}), {time.time() - t0:.0f}s")
+        if cfg.reranker_folds and (out / "best").exists() and not cfg.stop_after:
+            fit_reranker_on_folds(cfg, out)
         if cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
             from nqa.training.calibrate import main as calibrate
 
@@ -828,6 +837,24 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def fit_reranker_on_folds(cfg: TrainConfig, out: Path) -> None:
+    """The fold models (out/fold-k-of-n, resumable like any run) and the reranker they fit into
+    out/best/config.json. Not under torchrun: the fold runs are separate single-process runs."""
+    from nqa.training.fit_reranker import main as fit
+
+    n = cfg.reranker_folds
+    folds = []
+    for k in range(n):
+        sub = dataclasses.replace(cfg, held_out_fold=f"{k}/{n}", reranker_folds=0, calibrate=False,
+                                  out_dir=str(out / f"fold-{k}-of-{n}"))
+        preset = out / f"fold-{k}-of-{n}.json"
+        preset.write_text(json.dumps(dataclasses.asdict(sub), indent=2) + "\n")
+        main([str(preset)])
+        folds.append(str(out / f"fold-{k}-of-{n}" / "best"))
+    fit(["--fold-models", *folds, "--model", str(out / "best"), "--split", cfg.train_split]
+        + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else []))
 
 
 def plot_curves(metrics_path: Path, png: Path) -> None:
