@@ -107,7 +107,7 @@ def build_features(table: Table, question: Question, answer: list[str] | None = 
 
     values = np.stack([c.values for c in table.columns], axis=1) if R and with_rows else np.zeros((0, C))
     col_feats = np.zeros((C, len(COL_FEATURES)), dtype=np.float32)
-    col_feats[:, 0] = column_match(question, table)
+    col_feats[:, 0] = column_match(question, table, word_forms=True)
     if K:
         col_feats[:, 1] = const_col.max(axis=0)
         col_feats[:, 2] = (const_col * is_text[:, None]).max(axis=0)

@@ -406,15 +406,50 @@ def column_name_spans(question: Question, table: Table) -> list[tuple[int, int, 
     return spans
 
 
-def column_match(question: Question, table: Table) -> np.ndarray:
-    """(cols,) float: share of a column name's tokens that appear in the question."""
+def column_match(question: Question, table: Table, word_forms: bool = False) -> np.ndarray:
+    """(cols,) float: share of a column name's tokens that appear in the question. word_forms: a
+    token also counts when the question has another form of it (`same_word`: "draws" for "Drawn",
+    "enrolment" for "enrolled"), as the model's feature reads it; the program search keeps exact
+    tokens."""
     q = set(normalize_text(question.text).split())
+    stems = {_stem(w) for w in q if w not in _NOT_A_FORM} if word_forms else set()
     out = np.zeros(table.n_cols, dtype=np.float32)
     for j, col in enumerate(table.columns):
         toks = normalize_text(col.name).split()
         if toks:
-            out[j] = sum(t in q for t in toks) / len(toks)
+            out[j] = sum(t in q or (word_forms and _form_in(_stem(t), stems)) for t in toks) / len(toks)
     return out
+
+
+# question words whose stem names a column they rarely mean: "how many times" is not the Time column
+_NOT_A_FORM = frozenset({"times"})
+_SUFFIXES = ("ments", "ment", "ings", "ing", "ies", "ed", "es", "s")
+
+
+def _stem(word: str) -> str:
+    """A light stem for telling word forms apart: one common suffix off ("ies" -> "y"), keeping at
+    least three letters. Deliberately not a full stemmer (none is a dependency, and Porter's
+    "drawn"/"draws" and "count"/"country" are the wrong way round for column names)."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def _form_in(stem: str, stems: set[str]) -> bool:
+    """`stem` equals one of `stems`, or one is the other plus one letter ("draw"/"drawn",
+    "enrol"/"enroll"); stems under three letters only match exactly."""
+    if stem in stems:
+        return True
+    if len(stem) < 3:
+        return False
+    return any(len(s) >= 3 and abs(len(s) - len(stem)) == 1 and (s.startswith(stem) or stem.startswith(s))
+               for s in stems)
+
+
+def same_word(a: str, b: str) -> bool:
+    """Two normalised words are forms of one word, as column_match(word_forms=True) reads them."""
+    return a == b or (b not in _NOT_A_FORM and _form_in(_stem(a), {_stem(b)}))
 
 
 COLUMN_FEATURES = ("name_token_share", "name_in_question", "cell_matches_text", "cell_matches_number")

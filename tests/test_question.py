@@ -12,6 +12,7 @@ from nqa.question import (
     Constant,
     column_features,
     column_match,
+    same_word,
     match_matrix,
     parse_question,
     tokenize,
@@ -216,3 +217,19 @@ def test_a_decimal_written_without_its_zero():
     # a full stop, or a point inside a version number, is no leading point
     assert [c.number for c in parse_question("version 1.2 and 3", t).constants if c.kind == "number"] == [1.2, 3.0]
     assert 0.2 not in [c.number for c in parse_question("v1.2", t).constants]
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("drawn", "draws", True), ("enrolled", "enrolment", True), ("salary", "salaries", True),
+    ("shipped", "shipping", True), ("goals", "goal", True), ("goals", "goals", True),
+    ("country", "count", False), ("time", "times", False), ("won", "wins", False), ("lost", "losses", False),
+    ("at", "ate", False)])
+def test_same_word_tells_forms_of_one_word(a, b, same):
+    assert same_word(a, b) is same
+
+
+def test_column_match_word_forms_only_when_asked():
+    t = table_from_rows(["Team", "Drawn", "Time"], [["Lions", "3", "1:02"]])
+    q = parse_question("how many draws did the lions have, and how many times", t)
+    assert column_match(q, t).tolist() == [0.0, 0.0, 0.0]
+    assert column_match(q, t, word_forms=True).tolist() == [0.0, 1.0, 0.0]
