@@ -12,9 +12,9 @@ from nqa.question import (
     Constant,
     column_features,
     column_match,
-    same_word,
     match_matrix,
     parse_question,
+    same_word,
     tokenize,
 )
 from nqa.table import contains_tokens, table_from_rows
