@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nqa.confidence import TERMINAL_INDICATORS
-from nqa.executor import gives_answer
 from nqa.question import column_name_spans
 from nqa.table import normalize_text, parse_number
 
@@ -64,6 +63,10 @@ class Candidate:
 
 def candidates(programs: list[Program], runs: list[Execution | None]) -> list[Candidate]:
     """The distinct answers the runs give (`gives_answer` ones only), in order of their best program."""
+    # Imported here: nqa.executor imports torch, and the API imports this module before it checks
+    # the user's input (bad input fails without loading the model stack).
+    from nqa.executor import gives_answer
+
     out: dict[tuple, Candidate] = {}
     for i, (p, ex) in enumerate(zip(programs, runs)):
         if not gives_answer(ex):

@@ -13,6 +13,7 @@ from nqa.executor import run_programs
 from nqa.program import OPS_WITH_COLUMN, OPS_WITH_CONSTANT, SELECT_OPS, Program, Step
 from nqa.question import parse_question
 from nqa.sources import EngineSource, profile, question_table
+from nqa.sources.agreement import same_up_to_rounding
 from nqa.sources.answer import run_programs as run_in_engine
 from nqa.table import Table, load_table
 
@@ -87,7 +88,11 @@ def assert_programs_agree(source: EngineSource, frame: pd.DataFrame, questions: 
         for p, e, g in zip(programs, expected, got):
             assert (e is None) == (g is None), (q, str(p))
             if e is not None and g is not None:
-                assert g.values == e.values, (q, str(p), e.values, g.values)
+                # A sum of doubles the engine added in another order (DuckDB may split even a small
+                # table across threads) differs in its last bits only (docs/ops.md).
+                summed = p.steps[-1].op in ("sum", "avg")
+                assert g.values == e.values or (summed and same_up_to_rounding(g.values, e.values)), \
+                    (q, str(p), e.values, g.values)
                 checked += 1
     return checked
 

@@ -172,7 +172,7 @@ def run(engine: str, examples_path: Path, root: Path, limit: int, model: str | N
                 differences.append(f"{ex.id}\t{ex.question}\tERROR {type(e).__name__}: {e}")
                 continue
             ok_values = eng.values == mem.values
-            if not ok_values and _same_up_to_rounding(eng.values, mem.values):
+            if not ok_values and same_up_to_rounding(eng.values, mem.values):
                 ok_values, rounding = True, rounding + 1
             ok_program = str(eng.program) == str(mem.program)
             ok_conf = abs(eng.confidence - mem.confidence) < 1e-9
@@ -191,7 +191,7 @@ def run(engine: str, examples_path: Path, root: Path, limit: int, model: str | N
             "seconds": round(seconds, 1), "differences": differences}
 
 
-def _same_up_to_rounding(a: list[str], b: list[str]) -> bool:
+def same_up_to_rounding(a: list[str], b: list[str]) -> bool:
     """One number each, equal to 12 significant digits: a sum of doubles added in another order
     (numpy's pairwise sum in memory, the engine's own order) differs in its last bits only."""
     if len(a) != 1 or len(b) != 1:
