@@ -242,8 +242,10 @@ class TableQA:
     """
 
     def __init__(self, model, device: str = "cpu", top_k: int = 4, calibration: Calibration | None = None,
-                 reranker: Reranker | None = None) -> None:
+                 reranker: Reranker | None = None, members: Sequence[tuple[Any, Reranker | None]] = ()) -> None:
         self.model = model.eval()
+        # more trained programmers (and their rerankers) that vote with this one (nqa/ensemble.py)
+        self.members = [(m.eval(), r) for m, r in members]
         self.device = device
         # confidence calibration and the unsure threshold, fitted on dev (nqa/unsure.py)
         self.calibration = calibration or Calibration()
@@ -281,11 +283,10 @@ class TableQA:
             calibration = Calibration.from_config(config)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{directory / CONFIG_FILE}: bad calibration: {e}") from None
-        try:
-            reranker = Reranker.from_config(config.get("reranker"))
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{directory / CONFIG_FILE}: bad reranker: {e}") from None
-        return cls(model.to(device), device=device, calibration=calibration, reranker=reranker)
+        reranker = _read_reranker(config, directory)
+        members = [_read_member(directory, name, config, model) for name in _member_names(config, directory)]
+        return cls(model.to(device), device=device, calibration=calibration, reranker=reranker,
+                   members=[(m.to(device), r) for m, r in members])
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.
@@ -312,7 +313,10 @@ class TableQA:
             "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
             "calibration": self.calibration.to_config(),
             **({"reranker": self.reranker.to_config()} if self.reranker is not None else {}),
+            **({"members": [f"member-{i + 1}" for i in range(len(self.members))]} if self.members else {}),
         }
+        for i, (model, reranker) in enumerate(self.members):
+            TableQA(model, reranker=reranker).save_pretrained(directory / f"member-{i + 1}")
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         return directory
 
@@ -380,10 +384,21 @@ class TableQA:
         sources = [s if not isinstance(s, Table) else None for s in found]
         tabs = [s if isinstance(s, Table) else _question_table(s, q) for s, q in zip(found, questions)]
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
+        from nqa.ensemble import decode
+
         with self._lock:
-            beams = _decode(self.model, tabs, parsed, self.top_k)
-        return [_answer(t, q, beam, self.calibration, source=s, reranker=self.reranker)
-                for t, q, beam, s in zip(tabs, parsed, beams, sources)]
+            beams = decode(self.models, tabs, parsed, self.top_k)
+        return [_answer(t, q, member_beams, self.calibration, source=s, rerankers=self.rerankers)
+                for t, q, member_beams, s in zip(tabs, parsed, beams, sources)]
+
+    @property
+    def models(self) -> list:
+        """The programmers that answer: this one, then the members voting with it."""
+        return [self.model] + [m for m, _ in self.members]
+
+    @property
+    def rerankers(self) -> list[Reranker | None]:
+        return [self.reranker] + [r for _, r in self.members]
 
     def __repr__(self) -> str:
         return f"TableQA({type(self.model).__name__}, device={self.device!r})"
@@ -455,40 +470,53 @@ def beam_probability(runs, values: list[str]) -> float:
     return min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
 
 
-def _answer(table: Table, question: Question, beam: list[Program], calibration: Calibration | None = None,
-            source=None, reranker: Reranker | None = None) -> Answer:
+def _answer(table: Table, question: Question, beams: list[list[Program]], calibration: Calibration | None = None,
+            source=None, rerankers: Sequence[Reranker | None] = (None,)) -> Answer:
     """Run the decoded programs exactly (or, for a table kept in an engine, as SQL there: `source`)
-    and pick the answer.
+    and pick the answer. `beams`: one beam per member (nqa/ensemble.py; a single model has one).
 
     The answer is the most probable program whose run succeeds and gives a non-empty answer
-    (execution-guided decoding), or with a reranker the answer it scores highest (nqa.reranker);
-    when none gives an answer, the most probable program that ran. Its confidence is the
-    summed probability of the programs in the beam that give the same values (a program's
-    probability: the product of its steps' op, column and constant probabilities).
+    (execution-guided decoding), or with a reranker the answer it scores highest (nqa.reranker),
+    or with several members the answer their rerankers' summed distributions favour; when none
+    gives an answer, the most probable program that ran. Its confidence is the summed probability
+    of the programs in the beam that give the same values (a program's probability: the product of
+    its steps' op, column and constant probabilities), averaged over the members.
     """
+    from nqa.ensemble import choose, raw_confidence
     from nqa.executor import run_programs
-    from nqa.reranker import pick_run
 
+    flat = [p for beam in beams for p in beam]
     if source is not None:
         from nqa.sources.answer import run_programs as run_in_engine
 
-        runs = list(zip(beam, run_in_engine(source, table, beam, question)))  # type: ignore[arg-type]
+        ran = list(run_in_engine(source, table, flat, question))  # type: ignore[arg-type]
     else:
-        runs = list(zip(beam, run_programs(beam, table, question)))
-    chosen = pick_run(beam, [ex for _, ex in runs], question, table, reranker)
+        ran = list(run_programs(flat, table, question))
+    member_runs, start = [], 0
+    for beam in beams:
+        member_runs.append(ran[start:start + len(beam)])
+        start += len(beam)
+    chosen = choose(beams, member_runs, question, table, list(rerankers))
     if chosen is None:
         raise RuntimeError("the model decoded no program that runs on this table")
-    program, ex = runs[chosen]
-    assert ex is not None  # pick_run picks a program that ran
+    member, index = chosen
+    program, ex = beams[member][index], member_runs[member][index]
+    assert ex is not None  # choose picks a program that ran
     calibration = calibration or Calibration()
-    confidence = calibration.of_answer(beam_probability(runs, ex.values), program, question, table, ex.values)
+    confidence = calibration.of_answer(raw_confidence(beams, member_runs, ex.values), program, question, table,
+                                       ex.values)
     unsure = unsure_reason(question, table, confidence, calibration)
     if source is not None and unsure is None:
         from nqa.sources.answer import truncation_note
 
         unsure = truncation_note(ex)
-    alternatives = [Alternative(e.values, p.probability, p, table, question, source)
-                    for i, (p, e) in enumerate(runs) if i != chosen and e is not None]
+    seen = {str(program)}
+    runs = []
+    for p, e in zip(flat, ran):
+        if str(p) not in seen:
+            seen.add(str(p))
+            runs.append((p, e))
+    alternatives = [Alternative(e.values, p.probability, p, table, question, source) for p, e in runs if e is not None]
     return Answer(
         question=question.text,
         values=ex.values,
@@ -543,6 +571,40 @@ def _read_weights(directory: Path, config: dict) -> dict:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def _read_reranker(config: dict, directory: Path) -> Reranker | None:
+    try:
+        return Reranker.from_config(config.get("reranker"))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: bad reranker: {e}") from None
+
+
+def _member_names(config: dict, directory: Path) -> list[str]:
+    """The sub-directories of the models voting with this one; plain names only (no path leaves
+    the checkpoint directory)."""
+    names = config.get("members", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n and "\\" not in n
+                                              and n not in (".", "..") for n in names):
+        raise CheckpointError(f"{directory / CONFIG_FILE}: 'members' must be a list of sub-directory names")
+    return names
+
+
+def _read_member(directory: Path, name: str, config: dict, main) -> tuple[Any, Reranker | None]:
+    """A member checkpoint (config.json + model.safetensors in `directory/name`). A member whose
+    encoder is the frozen pretrained one (no encoder weights in its file) and configured as the main
+    model's shares the main model's: one encoder pass and one header cache for all."""
+    sub = directory / name
+    member_config = _read_config(sub)
+    if member_config.get("members"):
+        raise CheckpointError(f"{sub / CONFIG_FILE}: a member cannot have members of its own")
+    model = _build_model(member_config, sub)
+    _load_state(model, _read_weights(sub, member_config), sub)
+    keys = ("encoder", "encoder_layers", "encoder_train_top_layers")
+    frozen = not any(k.startswith("encoder.") for k in _saved_state(model))
+    if frozen and all(member_config.get("model", {}).get(k) == config.get("model", {}).get(k) for k in keys):
+        model.encoder = main.encoder
+    return model, _read_reranker(member_config, sub)
 
 
 def _sha256(path: Path) -> str:
@@ -617,12 +679,3 @@ def _model_config(model) -> dict:
     from dataclasses import asdict
 
     return asdict(model.config)
-
-
-def _decode(model, tables: list[Table], questions: list[Question], k: int) -> list[list[Program]]:
-    import torch
-
-    with torch.inference_mode():
-        if hasattr(model, "decode_batch"):
-            return model.decode_batch(tables, questions, k=k)
-        return [model.decode(t, q, k=k) for t, q in zip(tables, questions)]

@@ -85,31 +85,33 @@ def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Prog
         return model.decode_batch(tables, questions, k=k)
 
 
-def best_answers(model, tables: list, questions: list, top_k: int, reranker=None
+def best_answers(model, tables: list, questions: list, top_k: int, reranker=None, members: Sequence = ()
                  ) -> list[tuple[Program, Any, float] | None]:
-    """Per question: the program the shared rule picks from the top-k beam (nqa.reranker.pick_run:
-    the checkpoint's reranker, else execution-guided decoding), its Execution and the answer's raw
-    confidence (nqa.api.beam_probability); None when no program of the beam runs. `nqa predict` and
-    calibration answer batches this way."""
-    from nqa.api import beam_probability
+    """Per question: the program the shared rule picks from the top-k beam (nqa.ensemble.choose:
+    with one model its reranker, else execution-guided decoding; with `members`, (model, reranker)
+    pairs voting with it, their vote), its Execution and the answer's raw confidence
+    (nqa.ensemble.raw_confidence); None when no program runs. `nqa predict` and calibration answer
+    batches this way, as `TableQA.ask` answers one question."""
+    from nqa.ensemble import choose, decode, raw_confidence
     from nqa.executor import run_programs
-    from nqa.reranker import pick_run
 
+    models = [model] + [m for m, _ in members]
+    rerankers = [reranker] + [r for _, r in members]
     out: list[tuple[Program, Any, float] | None] = []
-    for t, q, beam in zip(tables, questions, decode_batch(model, tables, questions, top_k)):
-        runs = run_programs(beam, t, q)
-        c = pick_run(beam, runs, q, t, reranker)
+    for t, q, beams in zip(tables, questions, decode(models, tables, questions, top_k)):
+        runs = [run_programs(beam, t, q) for beam in beams]
+        c = choose(beams, runs, q, t, rerankers)
         if c is None:
             out.append(None)
             continue
-        ex = runs[c]
-        assert ex is not None  # pick_run picks a program that ran
-        out.append((beam[c], ex, beam_probability(list(zip(beam, runs)), ex.values)))
+        ex = runs[c[0]][c[1]]
+        assert ex is not None  # choose picks a program that ran
+        out.append((beams[c[0]][c[1]], ex, raw_confidence(beams, runs, ex.values)))
     return out
 
 
 def predict(examples: Sequence[PredExample | Example], tables_root: Path, model, batch_size: int = 64, top_k: int = 4,
-            progress: bool = True, calibration=None, reranker=None) -> list[tuple]:
+            progress: bool = True, calibration=None, reranker=None, members: Sequence = ()) -> list[tuple]:
     """(id, answer items, table, question, program, raw confidence, calibrated confidence, unsure
     reason) per example, in input order (the same answer, confidence and reason `TableQA.ask` gives)."""
     from nqa.unsure import Calibration, unsure_reason
@@ -128,7 +130,8 @@ def predict(examples: Sequence[PredExample | Example], tables_root: Path, model,
     def flush() -> None:
         if not pending:
             return
-        answers = best_answers(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k, reranker)
+        answers = best_answers(model, [t for _, t, _ in pending], [q for _, _, q in pending], top_k, reranker,
+                               members)
         for (i, t, q), best in zip(pending, answers):
             if best is None:
                 results[i] = (examples[i].id, [], t, q, None, 0.0, 0.0, "no program runs on this table")
@@ -171,7 +174,8 @@ def cli_predict(args) -> int:
         raise PredictError(f"{root}: the tables root is not a directory")
     qa = load_qa(getattr(args, "model", None))
     results = predict(examples, root, qa.model, batch_size=getattr(args, "batch_size", 64) or 64,
-                      progress=sys.stderr.isatty(), calibration=qa.calibration, reranker=qa.reranker)
+                      progress=sys.stderr.isatty(), calibration=qa.calibration, reranker=qa.reranker,
+                      members=qa.members)
     abstain = getattr(args, "abstain", False)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def _answered(rows: list[tuple[Any, ...]]) -> Answered:
 def answer_confidences(examples_path: Path, tables_root: Path, qa) -> Answered:
     """Every example of a file answered with the identity calibration."""
     examples = read_examples(examples_path)
-    results = predict(examples, tables_root, qa.model, progress=False, calibration=Calibration(), reranker=qa.reranker)
+    results = predict(examples, tables_root, qa.model, progress=False, calibration=Calibration(), reranker=qa.reranker,
+                      members=qa.members)
     return _answered([(list(ex.targets), r[1], r[2], r[3], r[4], r[5]) for ex, r in zip(examples, results)])
 
 
@@ -137,7 +138,7 @@ def generated_confidences(examples_path: Path, tables_root: Path, qa, per_table:
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(generated), 64):  # batches as `nqa predict` makes them
         chunk = generated[start:start + 64]
-        answers = best_answers(qa.model, [g[2] for g in chunk], [g[3] for g in chunk], 4, qa.reranker)
+        answers = best_answers(qa.model, [g[2] for g in chunk], [g[3] for g in chunk], 4, qa.reranker, qa.members)
         for (_id, gold, table, question, _program, _kind), best in zip(chunk, answers):
             program, ran, raw = best if best is not None else (None, None, 0.0)
             rows.append((list(gold), ran.values if ran is not None else [], table, question, program, raw))
