@@ -132,6 +132,29 @@ def test_keep_most_probable_is_stable_and_puts_impossible_programs_last():
     assert figures["first_changed"] == 1
 
 
+def test_ensemble_seeds_train_members_that_vote_with_the_run(tiny, tmp_path):
+    """--ensemble_seeds=5: one more run with seed 5, copied into best/member-1 and loaded with it."""
+    import json
+
+    from nqa.api import TableQA
+
+    out = tmp_path / "run"
+    assert main(_args(tiny, out, "--ensemble_seeds=5")) == 0
+    sub = json.loads((out / "member-seed-5.json").read_text())
+    assert sub["seed"] == 5 and sub["ensemble_seeds"] == "" and sub["out_dir"] == str(out / "member-seed-5")
+    assert json.loads((out / "best" / "config.json").read_text())["members"] == ["member-1"]
+    member = (out / "best" / "member-1" / "model.safetensors").read_bytes()
+    assert member == (out / "member-seed-5" / "best" / "model.safetensors").read_bytes()
+    assert member != (out / "best" / "model.safetensors").read_bytes()
+    assert len(TableQA.from_pretrained(out / "best").members) == 1
+    assert main(_args(tiny, out, "--ensemble_seeds=5")) == 0  # run again: resumes, the same members
+    assert json.loads((out / "best" / "config.json").read_text())["members"] == ["member-1"]
+    own = str(json.loads((out / "config.json").read_text())["seed"])
+    for bad in ("5,x", own, "5,5"):
+        with pytest.raises(ConfigError, match="ensemble_seeds"):
+            main(_args(tiny, tmp_path / "bad", f"--ensemble_seeds={bad}"))
+
+
 def test_reranker_folds_train_fold_models_and_fit_the_reranker(tiny, tmp_path):
     """--reranker_folds=2: two more runs, each without one fold of the training tables, whose
     decoding there fits the reranker written into best/config.json (and loaded with it)."""

@@ -14,6 +14,9 @@ What it does, in order:
      the best dev checkpoint is kept (save_pretrained format), plus a resumable state after every
      eval (model, optimizer, RNG states, position in the epoch; one safetensors file, written
      atomically), a metrics CSV and a learning-curve plot.
+  4. optionally, after the run: the fold models and the answer reranker they fit (reranker_folds),
+     one more run per member seed whose models vote with this one (ensemble_seeds), and the
+     confidence calibration on dev (calibrate).
 
 Distributed: a launch by torchrun is detected from RANK; gloo on CPU, NCCL on GPU; batches are dealt
 round-robin to the ranks, only rank 0 logs and writes, seeds are offset per rank, the model is
@@ -72,6 +75,9 @@ class TrainConfig:
     # at the end: train this many models on folds of the training tables, each without one fold
     # (held_out_fold), and fit best/'s answer reranker on their decoding there (nqa.training.fit_reranker)
     reranker_folds: int = 0
+    # at the end: one more run per seed ("3", or "3,4"), same config (its own fold models and
+    # reranker), into out/member-seed-N; best/ ships them as members voting with it (nqa/ensemble.py)
+    ensemble_seeds: str = ""
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     calibrate_user_dev: str = ""  # + a user-question dev file (its tables never trained on), pooled with dev
     limit_train: int = 0  # 0 = all; small values for tests
@@ -647,8 +653,10 @@ def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(list(sys.argv[1:] if argv is None else argv))
     ddp = int(os.environ.get("RANK", -1)) != -1
-    if ddp and cfg.reranker_folds:
-        raise ConfigError("reranker_folds trains its fold models one after the other: run it without torchrun")
+    if ddp and (cfg.reranker_folds or cfg.ensemble_seeds):
+        raise ConfigError("reranker_folds and ensemble_seeds train their models one after the other: "
+                          "run them without torchrun")
+    member_seeds(cfg)  # a bad list fails before hours of training
     if ddp:
         import torch.distributed as dist
 
@@ -824,6 +832,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({out / 'best'}), {time.time() - t0:.0f}s")
         if cfg.reranker_folds and (out / "best").exists() and not cfg.stop_after:
             fit_reranker_on_folds(cfg, out)
+        if cfg.ensemble_seeds and (out / "best").exists() and not cfg.stop_after:
+            train_members(cfg, out)
         if cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
             from nqa.training.calibrate import main as calibrate
 
@@ -855,6 +865,40 @@ def fit_reranker_on_folds(cfg: TrainConfig, out: Path) -> None:
         folds.append(str(out / f"fold-{k}-of-{n}" / "best"))
     fit(["--fold-models", *folds, "--model", str(out / "best"), "--split", cfg.train_split]
         + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else []))
+
+
+def member_seeds(cfg: TrainConfig) -> list[int]:
+    try:
+        seeds = [int(s) for s in cfg.ensemble_seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"ensemble_seeds {cfg.ensemble_seeds!r}: a comma-separated list of seeds") from None
+    if cfg.seed in seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"ensemble_seeds {cfg.ensemble_seeds!r}: each seed once, and not the run's own ({cfg.seed})")
+    return seeds
+
+
+def train_members(cfg: TrainConfig, out: Path) -> None:
+    """One run per member seed (out/member-seed-N, resumable like any run, with its own fold models
+    and reranker), copied into out/best/member-k and listed in best/config.json's "members"."""
+    names = []
+    for k, seed in enumerate(member_seeds(cfg), start=1):
+        sub = dataclasses.replace(cfg, seed=seed, ensemble_seeds="", calibrate=False,
+                                  out_dir=str(out / f"member-seed-{seed}"))
+        preset = out / f"member-seed-{seed}.json"
+        preset.write_text(json.dumps(dataclasses.asdict(sub), indent=2) + "\n")
+        main([str(preset)])
+        dest, tmp = out / "best" / f"member-{k}", out / "best" / f".member-{k}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(out / f"member-seed-{seed}" / "best", tmp)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+        names.append(dest.name)
+    path = out / "best" / "config.json"
+    config = json.loads(path.read_text())
+    config["members"] = names
+    tmp_path = path.with_name(path.name + ".tmp")
+    tmp_path.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp_path, path)
 
 
 def plot_curves(metrics_path: Path, png: Path) -> None:
