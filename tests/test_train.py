@@ -140,6 +140,7 @@ def test_ensemble_seeds_train_members_that_vote_with_the_run(tiny, tmp_path):
 
     out = tmp_path / "run"
     assert main(_args(tiny, out, "--ensemble_seeds=5")) == 0
+    assert not list(out.glob("member-seed-5/member-seed-*"))  # a member has no members of its own
     sub = json.loads((out / "member-seed-5.json").read_text())
     assert sub["seed"] == 5 and sub["ensemble_seeds"] == "" and sub["out_dir"] == str(out / "member-seed-5")
     assert json.loads((out / "best" / "config.json").read_text())["members"] == ["member-1"]
@@ -165,11 +166,15 @@ def test_reranker_folds_train_fold_models_and_fit_the_reranker(tiny, tmp_path):
 
     tiny = write_tiny_wtq(tmp_path / "wtq", n_tables=12)  # the 4-table set's training tables share a fold
     out = tmp_path / "run"
-    assert main(_args(tiny, out, "--reranker_folds=2")) == 0
+    assert main(_args(tiny, out, "--reranker_folds=2", "--ensemble_seeds=5")) == 0
     for k in range(2):
         sub = json.loads((out / f"fold-{k}-of-2.json").read_text())
         assert sub["held_out_fold"] == f"{k}/2" and sub["reranker_folds"] == 0
+        assert sub["ensemble_seeds"] == "" and not list((out / f"fold-{k}-of-2").glob("member-*"))
         assert (out / f"fold-{k}-of-2" / "best" / "model.safetensors").is_file()
+    member = json.loads((out / "member-seed-5.json").read_text())  # its own folds and reranker
+    assert member["reranker_folds"] == 2 and (out / "member-seed-5" / "fold-1-of-2" / "best").is_dir()
+    assert "reranker" in json.loads((out / "best" / "member-1" / "config.json").read_text())
     assert "reranker" in json.loads((out / "best" / "config.json").read_text())
     assert TableQA.from_pretrained(out / "best").reranker is not None
     tables = {p.relative_to(tiny).as_posix() for p in (tiny / "csv").rglob("*.csv")}

@@ -857,7 +857,7 @@ def fit_reranker_on_folds(cfg: TrainConfig, out: Path) -> None:
     n = cfg.reranker_folds
     folds = []
     for k in range(n):
-        sub = dataclasses.replace(cfg, held_out_fold=f"{k}/{n}", reranker_folds=0, calibrate=False,
+        sub = dataclasses.replace(cfg, held_out_fold=f"{k}/{n}", reranker_folds=0, ensemble_seeds="", calibrate=False,
                                   out_dir=str(out / f"fold-{k}-of-{n}"))
         preset = out / f"fold-{k}-of-{n}.json"
         preset.write_text(json.dumps(dataclasses.asdict(sub), indent=2) + "\n")
