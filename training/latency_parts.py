@@ -5,7 +5,8 @@
 Stages, in the order `ask` runs them: parse the question, build features and word pieces, the
 MiniLM pass (question + headers the cache lacks), the projections into the programmer, decoding
 (the greedy program and the top-k beam, k as `ask` uses it, in one pass); then `ask` end to end
-(which adds running the programs and building the Answer and its SQL). The same seeded sample of
+(which adds running the programs and building the Answer and its SQL). With an ensemble checkpoint
+(nqa/ensemble.py) the projections and decoding stages are those of all its models together. The same seeded sample of
 questions as `nqa bench`, so the figures add up to its latency. Each stage's figure is the lowest of
 `--repeats` passes' medians (the header cache emptied before each pass, as a fresh server would have
 it): on a shared VM one pass's median moves by ~20%, and the lowest is the least disturbed. Prints one JSON line.
@@ -55,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                 t.append(time.perf_counter())
                 encoded = model.encode(batch)
                 t.append(time.perf_counter())
-                ctx = model.context(batch, encoded)
+                ctxs = [m.context(batch, encoded) for m in qa.models]  # an ensemble's members share `encoded`
                 t.append(time.perf_counter())
-                _beam(model, ctx, table, question, k, max(k, 4), 3, with_greedy=True)  # as decode_programs for ask's k
+                for m, ctx in zip(qa.models, ctxs):
+                    _beam(m, ctx, table, question, k, max(k, 4), 3, with_greedy=True)  # as decode_programs for ask's k
                 t.append(time.perf_counter())
             for s, t0, t1 in zip(stages, t, t[1:]):
                 parts[s].append(t1 - t0)
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         for s, v in parts.items():
             best[s] = min(best[s], statistics.median(v))
     out = {s: round(1000 * v, 2) for s, v in best.items()}
-    print(json.dumps({"median_ms": out, "questions": len(pairs), "threads": torch.get_num_threads(),
+    print(json.dumps({"median_ms": out, "questions": len(pairs), "models": len(qa.models),
+                      "threads": torch.get_num_threads(),
                       "repeats": a.repeats,
                       "encoder_dtype": str(model.encoder.fast.dtype) if model.encoder.fast else None}))
     return 0
