@@ -480,7 +480,7 @@ def _answer(table: Table, question: Question, beams: list[list[Program]], calibr
     or with several members the answer their rerankers' summed distributions favour; when none
     gives an answer, the most probable program that ran. Its confidence is the summed probability
     of the programs in the beam that give the same values (a program's probability: the product of
-    its steps' op, column and constant probabilities), averaged over the members.
+    its steps' op, column and constant probabilities); with several members, nqa.ensemble.raw_confidence.
     """
     from nqa.ensemble import choose, raw_confidence
     from nqa.executor import run_programs
@@ -503,8 +503,8 @@ def _answer(table: Table, question: Question, beams: list[list[Program]], calibr
     program, ex = beams[member][index], member_runs[member][index]
     assert ex is not None  # choose picks a program that ran
     calibration = calibration or Calibration()
-    confidence = calibration.of_answer(raw_confidence(beams, member_runs, ex.values), program, question, table,
-                                       ex.values)
+    raw = raw_confidence(beams, member_runs, ex.values, question, table, list(rerankers))
+    confidence = calibration.of_answer(raw, program, question, table, ex.values)
     unsure = unsure_reason(question, table, confidence, calibration)
     if source is not None and unsure is None:
         from nqa.sources.answer import truncation_note

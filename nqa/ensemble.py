@@ -5,8 +5,10 @@ seed 3 of u19r agree on most, but each is right on ~4% of WTQ dev where the othe
 member scores the distinct answers its top-k programs give with its own reranker (nqa.reranker),
 the scores become a distribution over answers, and the answer with the largest summed probability is
 given, by the member's program that is most sure of it, so the program, its SQL and its cells stay
-those of one program. The members share the frozen MiniLM pass (the encoder has no trained weights:
-`NeuralProgrammer.checkpoint_state`), so a member adds its projections, decoding and runs (~2 ms).
+those of one program. Its raw confidence blends the members' probabilities with how many of them
+give it as their own answer (`raw_confidence`). The members share the frozen MiniLM pass (the
+encoder has no trained weights: `NeuralProgrammer.checkpoint_state`), so a member adds its
+projections, decoding and runs (~2 ms).
 
 One member is the single model: `choose` is then exactly `nqa.reranker.pick_run`.
 """
@@ -109,11 +111,29 @@ def choose(beams: list[list[Program]], runs: list[list[Execution | None]], quest
     return None
 
 
-def raw_confidence(beams: list[list[Program]], runs: list[list[Execution | None]], values: list[str]) -> float:
-    """The mean over the members of the beam probability of `values` (nqa.api.beam_probability):
-    one member's is its own; a member whose programs never give the answer counts 0."""
+def raw_confidence(beams: list[list[Program]], runs: list[list[Execution | None]], values: list[str],
+                   question: Question | None = None, table: Table | None = None,
+                   rerankers: list[Reranker | None] | None = None) -> float:
+    """One model: the beam probability of `values` (nqa.api.beam_probability). Several: the mean of
+    (a) the members' beam probabilities of `values` (a member whose programs never give it counts 0)
+    and (b) the share of members whose own answer (nqa.reranker.pick_run) it is. Chosen on dev by
+    cross-validated calibration error (docs/calibration.md): the members' probabilities alone left
+    the calibrated ensemble underconfident where its members agree."""
     from nqa.api import beam_probability
+    from nqa.reranker import pick_run
 
     shares = [beam_probability(list(zip(beam, member_runs)), values) for beam, member_runs in zip(beams, runs)]
     mean = sum(shares) / len(shares)
-    return 0.0 if math.isnan(mean) else mean
+    mean = 0.0 if math.isnan(mean) else mean
+    if len(beams) == 1:
+        return mean
+    if question is None or table is None or rerankers is None:
+        raise ValueError("an ensemble's confidence needs the question, the table and the rerankers")
+    key = answer_key(values)
+    own = [pick_run(beam, member_runs, question, table, reranker)
+           for beam, member_runs, reranker in zip(beams, runs, rerankers)]
+    agree = 0
+    for i, member_runs in zip(own, runs):
+        ran = member_runs[i] if i is not None else None
+        agree += ran is not None and answer_key(ran.values) == key
+    return (mean + agree / len(beams)) / 2

@@ -106,7 +106,7 @@ def best_answers(model, tables: list, questions: list, top_k: int, reranker=None
             continue
         ex = runs[c[0]][c[1]]
         assert ex is not None  # choose picks a program that ran
-        out.append((beams[c[0]][c[1]], ex, raw_confidence(beams, runs, ex.values)))
+        out.append((beams[c[0]][c[1]], ex, raw_confidence(beams, runs, ex.values, q, t, rerankers)))
     return out
 
 

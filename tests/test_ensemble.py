@@ -120,7 +120,33 @@ def test_frozen_encoders_are_shared_and_give_the_same_programs(tmp_path):
     for text in QUESTIONS:  # two copies of one model answer as the model does
         a, b = qa.ask(ORDERS, text), main.ask(ORDERS, text)
         assert (a.values, str(a.program)) == (b.values, str(b.program))
-        assert a.confidence == pytest.approx(b.confidence)
+
+
+def test_an_ensembles_raw_confidence_blends_probability_and_agreement():
+    """Half the members' mean beam probability, half the share of members whose own answer it is;
+    one model's is its beam probability alone."""
+    from nqa.api import beam_probability
+    from nqa.ensemble import raw_confidence
+
+    table = load_table(ORDERS)
+    model = tiny(0)
+    q = parse_question(QUESTIONS[0], table)
+    (beam,) = decode([model], [table], [q], 4)[0]
+    runs = run_programs(beam, table, q)
+    i = pick_run(beam, runs, q, table, None)
+    assert i is not None
+    values = runs[i].values
+    p = beam_probability(list(zip(beam, runs)), values)
+    assert raw_confidence([beam], [runs], values) == p
+    assert raw_confidence([beam, beam], [runs, runs], values, q, table, [None, None]) == pytest.approx((p + 1) / 2)
+    from nqa.ensemble import answer_key
+
+    other = next((r.values for r in runs if r is not None and answer_key(r.values) != answer_key(values)), None)
+    if other is not None:  # an answer neither copy gives as its own: probability only
+        po = beam_probability(list(zip(beam, runs)), other)
+        assert raw_confidence([beam, beam], [runs, runs], other, q, table, [None, None]) == pytest.approx(po / 2)
+    with pytest.raises(ValueError):
+        raw_confidence([beam, beam], [runs, runs], values)
 
 
 @pytest.mark.parametrize("members", [["../elsewhere"], ["/etc"], "member-1", [""], ["missing"]])
