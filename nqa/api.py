@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from nqa.ensemble import beam_probability  # noqa: F401  (nqa.api.beam_probability, as before)
 from nqa.program import Program, Step, answer_text
 from nqa.question import Question, parse_question
 from nqa.reranker import Reranker
@@ -289,7 +289,8 @@ class TableQA:
                    members=[(m.to(device), r) for m, r in members])
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`.
+        """Write config.json and model.safetensors (with its SHA-256 in the config) to `path`, and
+        each member's in `path/member-k` (the shipped model has two).
 
         Example:
             >>> import tempfile
@@ -297,7 +298,7 @@ class TableQA:
             >>> with tempfile.TemporaryDirectory() as d:
             ...     sorted(p.name for p in qa.save_pretrained(d).iterdir())
             ...     copy = TableQA.from_pretrained(d)
-            ['config.json', 'model.safetensors']
+            ['config.json', 'member-1', 'member-2', 'model.safetensors']
         """
         from safetensors.torch import save_file
 
@@ -459,15 +460,6 @@ def _engine_sql(source, table: Table, program: Program, question: Question | Non
 
 # ---------------------------------------------------------------------------------------------
 # from programs to answers
-
-
-def beam_probability(runs, values: list[str]) -> float:
-    """The summed probability of the beam's programs that give `values`, in [0, 1]. Not normalised
-    over the beam: a share of four programs would call an unsure model confident. The sum over the
-    beam is a lower bound on the answer's probability under the model. `runs`: (program, Execution
-    or None) pairs."""
-    same = sum(p.probability for p, e in runs if e is not None and e.values == values)
-    return min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
 
 
 def _answer(table: Table, question: Question, beams: list[list[Program]], calibration: Calibration | None = None,

@@ -111,15 +111,23 @@ def choose(beams: list[list[Program]], runs: list[list[Execution | None]], quest
     return None
 
 
+def beam_probability(runs, values: list[str]) -> float:
+    """The summed probability of the beam's programs that give `values`, in [0, 1]. Not normalised
+    over the beam: a share of four programs would call an unsure model confident. The sum over the
+    beam is a lower bound on the answer's probability under the model. `runs`: (program, Execution
+    or None) pairs."""
+    same = sum(p.probability for p, e in runs if e is not None and e.values == values)
+    return min(1.0, max(0.0, same)) if not math.isnan(same) else 0.0
+
+
 def raw_confidence(beams: list[list[Program]], runs: list[list[Execution | None]], values: list[str],
                    question: Question | None = None, table: Table | None = None,
                    rerankers: list[Reranker | None] | None = None) -> float:
-    """One model: the beam probability of `values` (nqa.api.beam_probability). Several: the mean of
+    """One model: the beam probability of `values` (`beam_probability`). Several: the mean of
     (a) the members' beam probabilities of `values` (a member whose programs never give it counts 0)
     and (b) the share of members whose own answer (nqa.reranker.pick_run) it is. Chosen on dev by
     cross-validated calibration error (docs/calibration.md): the members' probabilities alone left
     the calibrated ensemble underconfident where its members agree."""
-    from nqa.api import beam_probability
     from nqa.reranker import pick_run
 
     shares = [beam_probability(list(zip(beam, member_runs)), values) for beam, member_runs in zip(beams, runs)]

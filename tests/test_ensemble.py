@@ -125,8 +125,7 @@ def test_frozen_encoders_are_shared_and_give_the_same_programs(tmp_path):
 def test_an_ensembles_raw_confidence_blends_probability_and_agreement():
     """Half the members' mean beam probability, half the share of members whose own answer it is;
     one model's is its beam probability alone."""
-    from nqa.api import beam_probability
-    from nqa.ensemble import raw_confidence
+    from nqa.ensemble import beam_probability, raw_confidence
 
     table = load_table(ORDERS)
     model = tiny(0)

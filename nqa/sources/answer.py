@@ -88,7 +88,7 @@ def run_programs(source: EngineSource, table: ProfileTable, programs: list[Progr
     more, once a program has given an answer, the later ones below MIN_ALTERNATIVE_PROBABILITY are
     not run (on 10 million rows each costs up to seconds). Without a reranker the chosen answer is
     the one the in-memory rule picks; a reranker cannot pick an answer that was not run. The
-    confidence sums the programs that ran, a lower bound as always (nqa.api.beam_probability), short
+    confidence sums the programs that ran, a lower bound as always (nqa.ensemble.beam_probability), short
     by less than that probability per program left out."""
     large = table.source_rows >= LARGE_TABLE_ROWS
     runs: list[Execution | None] = []

@@ -9,7 +9,7 @@
    (off by default) N questions per dev table written in the benchmark's dev phrasings
    (nqa.training.generated, split="dev"; the answer is the gold program's), keeping for each answer
    its raw confidence (the summed probability of the beam's programs that give it:
-   nqa.api.beam_probability) and its nqa.confidence features.
+   nqa.ensemble.beam_probability) and its nqa.confidence features.
 2. Fits a logistic regression of "right?" on the features, each fitted source weighing the same
    (`--weigh-sources equal`: WTQ dev's 2,831 questions would otherwise outweigh the benchmark's
    ~750, and the fit would carry WTQ's doubt over to people's own questions; nqa.confidence explains
