@@ -474,7 +474,7 @@ def _answer(table: Table, question: Question, beams: list[list[Program]], calibr
     of the programs in the beam that give the same values (a program's probability: the product of
     its steps' op, column and constant probabilities); with several members, nqa.ensemble.raw_confidence.
     """
-    from nqa.ensemble import choose, raw_confidence
+    from nqa.ensemble import decide, raw_confidence
     from nqa.executor import run_programs
 
     flat = [p for beam in beams for p in beam]
@@ -488,14 +488,13 @@ def _answer(table: Table, question: Question, beams: list[list[Program]], calibr
     for beam in beams:
         member_runs.append(ran[start:start + len(beam)])
         start += len(beam)
-    chosen = choose(beams, member_runs, question, table, list(rerankers))
-    if chosen is None:
+    decision = decide(beams, member_runs, question, table, list(rerankers))
+    if decision is None:
         raise RuntimeError("the model decoded no program that runs on this table")
-    member, index = chosen
-    program, ex = beams[member][index], member_runs[member][index]
-    assert ex is not None  # choose picks a program that ran
+    program, ex = beams[decision.member][decision.index], member_runs[decision.member][decision.index]
+    assert ex is not None  # decide picks a program that ran
     calibration = calibration or Calibration()
-    raw = raw_confidence(beams, member_runs, ex.values, question, table, list(rerankers))
+    raw = raw_confidence(beams, member_runs, ex.values, decision.agreement)
     confidence = calibration.of_answer(raw, program, question, table, ex.values)
     unsure = unsure_reason(question, table, confidence, calibration)
     if source is not None and unsure is None:

@@ -15,6 +15,7 @@ One member is the single model: `choose` is then exactly `nqa.reranker.pick_run`
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,27 +51,38 @@ def decode(models: list, tables: list[Table], questions: list[Question], k: int)
     return [[beams[i] for beams in per_member] for i in range(len(questions))]
 
 
-def answer_distribution(beam: list[Program], runs: list[Execution | None], question: Question, table: Table,
-                        reranker: Reranker | None) -> dict[tuple, tuple[float, int]]:
-    """{answer key: (probability, index of its best program in the beam)} for one member: its
-    reranker's scores through a softmax, or, without a reranker, all of the mass on
+@dataclass
+class MemberVote:
+    """One member's say: {answer key: (probability, index of its best program in the beam)}, and the
+    key of its own answer (what it would give alone: nqa.reranker.pick_run), None when none ran."""
+
+    probabilities: dict[tuple, tuple[float, int]]
+    own: tuple | None
+
+
+def member_vote(beam: list[Program], runs: list[Execution | None], question: Question, table: Table,
+                reranker: Reranker | None) -> MemberVote:
+    """Its reranker's scores through a softmax, or, without a reranker, all of the mass on
     execution-guided decoding's answer."""
     from nqa.executor import choose_run
     from nqa.reranker import candidate_features, candidates, question_kind
 
+    first = choose_run(runs)
+    ran = runs[first] if first is not None else None
+    guided = answer_key(ran.values) if ran is not None else None  # pick_run's answer without a reranker
     cands = candidates(beam, runs)
     if not cands:
-        return {}
+        return MemberVote({}, guided)
     keys = [answer_key(c.values) for c in cands]
     if reranker is None or len(cands) == 1:
-        first = choose_run(runs)
         chosen = next((j for j, c in enumerate(cands) if first in c.runs), 0)
-        return {keys[chosen]: (1.0, cands[chosen].runs[0])}
+        return MemberVote({keys[chosen]: (1.0, cands[chosen].runs[0])}, guided if reranker is None else keys[0])
     kind = question_kind(question.text)
     scores = reranker.scores(np.stack([candidate_features(c, cands, beam, question, table, kind) for c in cands]))
     p = np.exp(scores - scores.max())
     p /= p.sum()
-    return {key: (float(pi), c.runs[0]) for key, c, pi in zip(keys, cands, p)}
+    return MemberVote({key: (float(pi), c.runs[0]) for key, c, pi in zip(keys, cands, p)},
+                      keys[int(np.argmax(scores))])
 
 
 def answer_key(values: list[str]) -> tuple:
@@ -80,9 +92,19 @@ def answer_key(values: list[str]) -> tuple:
     return tuple(sorted(normalize_text(v) for v in values))
 
 
-def choose(beams: list[list[Program]], runs: list[list[Execution | None]], question: Question, table: Table,
-           rerankers: list[Reranker | None]) -> tuple[int, int] | None:
-    """(member, program index in its beam) of the answer given; None when no program of any member ran.
+@dataclass
+class Decision:
+    """The answer given: its program (member, index in that member's beam), and the share of
+    members whose own answer it is."""
+
+    member: int
+    index: int
+    agreement: float
+
+
+def decide(beams: list[list[Program]], runs: list[list[Execution | None]], question: Question, table: Table,
+           rerankers: list[Reranker | None]) -> Decision | None:
+    """The answer given; None when no program of any member ran.
 
     One member: its reranker's choice (nqa.reranker.pick_run). Several: the answer whose summed
     probability over the members is largest (the first member's order breaks ties), given by the
@@ -93,22 +115,39 @@ def choose(beams: list[list[Program]], runs: list[list[Execution | None]], quest
 
     if len(beams) == 1:
         i = pick_run(beams[0], runs[0], question, table, rerankers[0])
-        return None if i is None else (0, i)
+        return None if i is None else Decision(0, i, 1.0)
+    votes = [member_vote(beam, member_runs, question, table, reranker)
+             for beam, member_runs, reranker in zip(beams, runs, rerankers)]
     total: dict[tuple, float] = {}
     best: dict[tuple, tuple[float, int, int]] = {}  # key -> (probability, member, program)
-    for m, (beam, member_runs, reranker) in enumerate(zip(beams, runs, rerankers)):
-        for key, (p, i) in answer_distribution(beam, member_runs, question, table, reranker).items():
+    for m, vote in enumerate(votes):
+        for key, (p, i) in vote.probabilities.items():
             total[key] = total.get(key, 0.0) + p
             if key not in best or p > best[key][0]:
                 best[key] = (p, m, i)
+    chosen: tuple[int, int] | None = None
     if total:
         key = max(total, key=lambda k: total[k])  # the first of equal sums: dicts keep insertion order
-        return best[key][1], best[key][2]
-    for m, member_runs in enumerate(runs):
-        i = choose_run(member_runs)
-        if i is not None:
-            return m, i
-    return None
+        chosen = best[key][1], best[key][2]
+    else:
+        for m, member_runs in enumerate(runs):
+            i = choose_run(member_runs)
+            if i is not None:
+                chosen = m, i
+                break
+    if chosen is None:
+        return None
+    ran = runs[chosen[0]][chosen[1]]
+    assert ran is not None  # both rules pick a program that ran
+    key = answer_key(ran.values)
+    return Decision(chosen[0], chosen[1], sum(v.own == key for v in votes) / len(votes))
+
+
+def choose(beams: list[list[Program]], runs: list[list[Execution | None]], question: Question, table: Table,
+           rerankers: list[Reranker | None]) -> tuple[int, int] | None:
+    """(member, program index in its beam) of the answer `decide` gives."""
+    d = decide(beams, runs, question, table, rerankers)
+    return None if d is None else (d.member, d.index)
 
 
 def beam_probability(runs, values: list[str]) -> float:
@@ -121,27 +160,17 @@ def beam_probability(runs, values: list[str]) -> float:
 
 
 def raw_confidence(beams: list[list[Program]], runs: list[list[Execution | None]], values: list[str],
-                   question: Question | None = None, table: Table | None = None,
-                   rerankers: list[Reranker | None] | None = None) -> float:
-    """One model: the beam probability of `values` (`beam_probability`). Several: the mean of
-    (a) the members' beam probabilities of `values` (a member whose programs never give it counts 0)
-    and (b) the share of members whose own answer (nqa.reranker.pick_run) it is. Chosen on dev by
+                   agreement: float | None = None) -> float:
+    """One model: the beam probability of `values` (`beam_probability`). Several: the mean of (a) the
+    members' beam probabilities of `values` (a member whose programs never give it counts 0) and (b)
+    `agreement`, the share of members whose own answer it is (`Decision.agreement`). Chosen on dev by
     cross-validated calibration error (docs/calibration.md): the members' probabilities alone left
     the calibrated ensemble underconfident where its members agree."""
-    from nqa.reranker import pick_run
-
     shares = [beam_probability(list(zip(beam, member_runs)), values) for beam, member_runs in zip(beams, runs)]
     mean = sum(shares) / len(shares)
     mean = 0.0 if math.isnan(mean) else mean
     if len(beams) == 1:
         return mean
-    if question is None or table is None or rerankers is None:
-        raise ValueError("an ensemble's confidence needs the question, the table and the rerankers")
-    key = answer_key(values)
-    own = [pick_run(beam, member_runs, question, table, reranker)
-           for beam, member_runs, reranker in zip(beams, runs, rerankers)]
-    agree = 0
-    for i, member_runs in zip(own, runs):
-        ran = member_runs[i] if i is not None else None
-        agree += ran is not None and answer_key(ran.values) == key
-    return (mean + agree / len(beams)) / 2
+    if agreement is None:
+        raise ValueError("an ensemble's confidence needs the members' agreement (Decision.agreement)")
+    return (mean + agreement) / 2

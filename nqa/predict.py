@@ -87,12 +87,12 @@ def decode_batch(model, tables: list, questions: list, k: int) -> list[list[Prog
 
 def best_answers(model, tables: list, questions: list, top_k: int, reranker=None, members: Sequence = ()
                  ) -> list[tuple[Program, Any, float] | None]:
-    """Per question: the program the shared rule picks from the top-k beam (nqa.ensemble.choose:
+    """Per question: the program the shared rule picks from the top-k beam (nqa.ensemble.decide:
     with one model its reranker, else execution-guided decoding; with `members`, (model, reranker)
     pairs voting with it, their vote), its Execution and the answer's raw confidence
     (nqa.ensemble.raw_confidence); None when no program runs. `nqa predict` and calibration answer
     batches this way, as `TableQA.ask` answers one question."""
-    from nqa.ensemble import choose, decode, raw_confidence
+    from nqa.ensemble import decide, decode, raw_confidence
     from nqa.executor import run_programs
 
     models = [model] + [m for m, _ in members]
@@ -100,13 +100,13 @@ def best_answers(model, tables: list, questions: list, top_k: int, reranker=None
     out: list[tuple[Program, Any, float] | None] = []
     for t, q, beams in zip(tables, questions, decode(models, tables, questions, top_k)):
         runs = [run_programs(beam, t, q) for beam in beams]
-        c = choose(beams, runs, q, t, rerankers)
-        if c is None:
+        d = decide(beams, runs, q, t, rerankers)
+        if d is None:
             out.append(None)
             continue
-        ex = runs[c[0]][c[1]]
-        assert ex is not None  # choose picks a program that ran
-        out.append((beams[c[0]][c[1]], ex, raw_confidence(beams, runs, ex.values, q, t, rerankers)))
+        ex = runs[d.member][d.index]
+        assert ex is not None  # decide picks a program that ran
+        out.append((beams[d.member][d.index], ex, raw_confidence(beams, runs, ex.values, d.agreement)))
     return out
 
 

@@ -125,27 +125,25 @@ def test_frozen_encoders_are_shared_and_give_the_same_programs(tmp_path):
 def test_an_ensembles_raw_confidence_blends_probability_and_agreement():
     """Half the members' mean beam probability, half the share of members whose own answer it is;
     one model's is its beam probability alone."""
-    from nqa.ensemble import beam_probability, raw_confidence
+    from nqa.ensemble import answer_key, beam_probability, decide, raw_confidence
 
     table = load_table(ORDERS)
-    model = tiny(0)
-    q = parse_question(QUESTIONS[0], table)
-    (beam,) = decode([model], [table], [q], 4)[0]
-    runs = run_programs(beam, table, q)
-    i = pick_run(beam, runs, q, table, None)
-    assert i is not None
-    values = runs[i].values
-    p = beam_probability(list(zip(beam, runs)), values)
-    assert raw_confidence([beam], [runs], values) == p
-    assert raw_confidence([beam, beam], [runs, runs], values, q, table, [None, None]) == pytest.approx((p + 1) / 2)
-    from nqa.ensemble import answer_key
-
-    other = next((r.values for r in runs if r is not None and answer_key(r.values) != answer_key(values)), None)
-    if other is not None:  # an answer neither copy gives as its own: probability only
-        po = beam_probability(list(zip(beam, runs)), other)
-        assert raw_confidence([beam, beam], [runs, runs], other, q, table, [None, None]) == pytest.approx(po / 2)
-    with pytest.raises(ValueError):
-        raw_confidence([beam, beam], [runs, runs], values)
+    models = [tiny(0), tiny(1)]
+    for text in QUESTIONS:
+        q = parse_question(text, table)
+        beams = decode(models, [table], [q], 4)[0]
+        runs = [run_programs(b, table, q) for b in beams]
+        own = [pick_run(b, r, q, table, None) for b, r in zip(beams, runs)]
+        d = decide(beams, runs, q, table, [None, None])
+        assert d is not None
+        values = runs[d.member][d.index].values
+        agree = sum(i is not None and answer_key(r[i].values) == answer_key(values) for i, r in zip(own, runs))
+        assert d.agreement == agree / 2
+        p = [beam_probability(list(zip(b, r)), values) for b, r in zip(beams, runs)]
+        assert raw_confidence(beams, runs, values, d.agreement) == pytest.approx((sum(p) / 2 + agree / 2) / 2)
+        assert raw_confidence(beams[:1], runs[:1], values) == p[0]
+        with pytest.raises(ValueError):
+            raw_confidence(beams, runs, values)
 
 
 @pytest.mark.parametrize("members", [["../elsewhere"], ["/etc"], "member-1", [""], ["missing"]])
