@@ -258,7 +258,8 @@ with st.container(border=True, key="answer_box"):
     with c_col:
         st.metric("Confidence", f"{answer.confidence:.0%}",
                   help="How likely this answer is right: the summed probability of the programs the "
-                       "model considered that give it, calibrated on dev questions.")
+                       "model considered that give it (with several models voting, also how many of "
+                       "them give it), calibrated on dev questions.")
         st.progress(float(answer.confidence))
     if note := footer_note(getattr(answer.table, "footer", [])):
         st.caption(f":material/info: {note[:1].upper()}{note[1:]}.")
