@@ -564,6 +564,17 @@ def _read_weights(directory: Path, config: dict) -> dict:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
 
 
+def update_config(directory: str | os.PathLike, key: str, value: Any) -> None:
+    """Set one entry of a checkpoint's config.json (training writes its reranker, members and
+    calibration this way), replacing the file whole so that a kill leaves the old or the new one."""
+    path = Path(directory) / CONFIG_FILE
+    config = json.loads(path.read_text())
+    config[key] = value
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def _read_reranker(config: dict, directory: Path) -> Reranker | None:
     try:
         return Reranker.from_config(config.get("reranker"))

@@ -233,12 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                                    "ece_raw": expected_calibration_error(a.raw, a.right),
                                    "ece": expected_calibration_error(c2, a.right)}
         curves[f"{Path(path).name}, calibrated"] = (c2, a.right)
-    config_path = Path(args.model) / "config.json"
-    config = json.loads(config_path.read_text())
-    config["calibration"] = cal.to_config()
-    tmp = config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.replace(config_path)
+    from nqa.api import update_config
+
+    update_config(args.model, "calibration", cal.to_config())
     if args.plot:
         plot(curves, Path(args.plot))
     print(json.dumps(report))

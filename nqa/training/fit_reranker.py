@@ -204,12 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     report["weights"] = {f: round(float(v), 3) for f, v in zip(FEATURES, w)}
     if a.model:
         reranker = Reranker(list(map(float, w)), [], list(map(float, mean)), list(map(float, scale)))
-        path = Path(a.model) / "config.json"
-        config = json.loads(path.read_text())
-        config["reranker"] = reranker.to_config()
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        tmp.replace(path)
+        from nqa.api import update_config
+
+        update_config(a.model, "reranker", reranker.to_config())
     print(json.dumps(report))
     return 0
 

@@ -893,12 +893,9 @@ def train_members(cfg: TrainConfig, out: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(tmp, dest)
         names.append(dest.name)
-    path = out / "best" / "config.json"
-    config = json.loads(path.read_text())
-    config["members"] = names
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp_path, path)
+    from nqa.api import update_config
+
+    update_config(out / "best", "members", names)
 
 
 def plot_curves(metrics_path: Path, png: Path) -> None:
