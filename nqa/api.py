@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from nqa.ensemble import beam_probability  # noqa: F401  (nqa.api.beam_probability, as before)
+# beam_probability: also nqa.api.beam_probability, as before it moved
+from nqa.ensemble import beam_probability, decide, decode, raw_confidence  # noqa: F401
 from nqa.program import Program, Step, answer_text
 from nqa.question import Question, parse_question
 from nqa.reranker import Reranker
@@ -385,8 +386,6 @@ class TableQA:
         sources = [s if not isinstance(s, Table) else None for s in found]
         tabs = [s if isinstance(s, Table) else _question_table(s, q) for s, q in zip(found, questions)]
         parsed = [parse_question(q, t) for q, t in zip(questions, tabs)]
-        from nqa.ensemble import decode
-
         with self._lock:
             beams = decode(self.models, tabs, parsed, self.top_k)
         return [_answer(t, q, member_beams, self.calibration, source=s, rerankers=self.rerankers)
@@ -474,7 +473,6 @@ def _answer(table: Table, question: Question, beams: list[list[Program]], calibr
     of the programs in the beam that give the same values (a program's probability: the product of
     its steps' op, column and constant probabilities); with several members, nqa.ensemble.raw_confidence.
     """
-    from nqa.ensemble import decide, raw_confidence
     from nqa.executor import run_programs
 
     flat = [p for beam in beams for p in beam]

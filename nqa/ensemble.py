@@ -118,18 +118,8 @@ def decide(beams: list[list[Program]], runs: list[list[Execution | None]], quest
         return None if i is None else Decision(0, i, 1.0)
     votes = [member_vote(beam, member_runs, question, table, reranker)
              for beam, member_runs, reranker in zip(beams, runs, rerankers)]
-    total: dict[tuple, float] = {}
-    best: dict[tuple, tuple[float, int, int]] = {}  # key -> (probability, member, program)
-    for m, vote in enumerate(votes):
-        for key, (p, i) in vote.probabilities.items():
-            total[key] = total.get(key, 0.0) + p
-            if key not in best or p > best[key][0]:
-                best[key] = (p, m, i)
-    chosen: tuple[int, int] | None = None
-    if total:
-        key = max(total, key=lambda k: total[k])  # the first of equal sums: dicts keep insertion order
-        chosen = best[key][1], best[key][2]
-    else:
+    chosen = tally(votes)
+    if chosen is None:  # no member's programs give an answer: execution-guided decoding, members in order
         for m, member_runs in enumerate(runs):
             i = choose_run(member_runs)
             if i is not None:
@@ -141,6 +131,22 @@ def decide(beams: list[list[Program]], runs: list[list[Execution | None]], quest
     assert ran is not None  # both rules pick a program that ran
     key = answer_key(ran.values)
     return Decision(chosen[0], chosen[1], sum(v.own == key for v in votes) / len(votes))
+
+
+def tally(votes: list[MemberVote]) -> tuple[int, int] | None:
+    """(member, program index) giving the answer whose summed probability over the votes is largest,
+    from the member most sure of it; the first seen of equal sums wins. None when no vote has an answer."""
+    total: dict[tuple, float] = {}
+    best: dict[tuple, tuple[float, int, int]] = {}  # key -> (probability, member, program)
+    for m, vote in enumerate(votes):
+        for key, (p, i) in vote.probabilities.items():
+            total[key] = total.get(key, 0.0) + p
+            if key not in best or p > best[key][0]:
+                best[key] = (p, m, i)
+    if not total:
+        return None
+    key = max(total, key=lambda k: total[k])  # the first of equal sums: dicts keep insertion order
+    return best[key][1], best[key][2]
 
 
 def choose(beams: list[list[Program]], runs: list[list[Execution | None]], question: Question, table: Table,
@@ -168,7 +174,6 @@ def raw_confidence(beams: list[list[Program]], runs: list[list[Execution | None]
     the calibrated ensemble underconfident where its members agree."""
     shares = [beam_probability(list(zip(beam, member_runs)), values) for beam, member_runs in zip(beams, runs)]
     mean = sum(shares) / len(shares)
-    mean = 0.0 if math.isnan(mean) else mean
     if len(beams) == 1:
         return mean
     if agreement is None:

@@ -157,3 +157,15 @@ def test_bad_members_are_refused(ensemble_dir, tmp_path, members):
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError):
         TableQA.from_pretrained(copy)
+
+
+def test_the_tally_sums_each_members_answer_distribution():
+    from nqa.ensemble import MemberVote, tally
+
+    a = MemberVote({("3",): (0.6, 0), ("4",): (0.4, 2)}, own=("3",))
+    b = MemberVote({("4",): (0.7, 1), ("5",): (0.3, 0)}, own=("4",))
+    assert tally([a, b]) == (1, 1)        # 0.4 + 0.7 beats 0.6; member 1 is surest of "4"
+    assert tally([a]) == (0, 0)
+    assert tally([MemberVote({}, None), MemberVote({}, None)]) is None
+    tie = MemberVote({("x",): (0.5, 3), ("y",): (0.5, 1)}, own=("x",))
+    assert tally([tie]) == (0, 3)         # the first seen wins a tie

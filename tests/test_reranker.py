@@ -106,14 +106,3 @@ def test_fit_learns_which_feature_marks_the_right_answer():
     w, mean, scale = fit(np.array(x), np.array(right), np.array(group))
     assert w[0] > 1.0 and abs(w[1]) < 0.5 * w[0]
 
-
-def test_the_ensemble_vote_sums_each_models_answer_distribution():
-    from training.ensemble_eval import vote
-
-    a = {("3",): (0.6, ["3"]), ("4",): (0.4, ["4"])}
-    b = {("4",): (0.7, ["4"]), ("5",): (0.3, ["5"])}
-    assert vote([a, b]) == ["4"]          # 0.4 + 0.7 beats 0.6
-    assert vote([a]) == ["3"]
-    assert vote([{}, {}]) == []
-    tie = {("x",): (0.5, ["x"]), ("y",): (0.5, ["y"])}
-    assert vote([tie]) == ["x"]           # first seen wins a tie

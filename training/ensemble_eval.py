@@ -1,14 +1,13 @@
-"""What an ensemble of trained models would answer: accuracy of each model and of their answer-level vote.
+"""Accuracy of each trained model alone and of their vote, on the product's own path (nqa/ensemble.py).
 
     python -m training.ensemble_eval --examples EXAMPLES.tsv --tables-root ROOT --models DIR [DIR ...]
 
-An offline measurement, not a product path (the API answers with one model). Each model decodes its
-top-4 programs and scores the distinct answers they give with its own reranker (nqa.reranker); the
-scores become a distribution over answers (softmax; a model without a reranker puts all its mass on
-execution-guided decoding's answer), and the ensemble answers what the summed distributions favour.
-Members share nothing here; in a product the frozen MiniLM pass (about 2 of the ~5 ms a question
-takes) would be shared, each member adding its projections, decoding and runs (~2 ms).
-Prints one JSON line: per model and ensemble, right answers of the examples (official WTQ rules).
+Each DIR is a checkpoint; one with members (the shipped nqa/checkpoints) brings them all, in order.
+Every model decodes its top-4 programs once; "alone" is what that model would answer by itself
+(`decide` with one member: its reranker's choice), "vote" what they answer together (`decide` with
+all of them), exactly as `nqa predict` and `TableQA.ask` would. It is how the members of the shipped
+vote were chosen (training/README.md): prints one JSON line, right answers per model and for the vote
+(official WTQ rules).
 """
 from __future__ import annotations
 
@@ -16,39 +15,6 @@ import argparse
 import csv
 import json
 from pathlib import Path
-
-
-def answer_distribution(qa, table, question, beam) -> dict[tuple, tuple[float, list[str]]]:
-    """{normalised answer: (probability, values)} for one model's beam on one question."""
-    import numpy as np
-
-    from nqa.executor import run_programs
-    from nqa.reranker import candidate_features, candidates, question_kind
-    from nqa.table import normalize_text
-
-    runs = run_programs(beam, table, question)
-    cands = candidates(beam, runs)
-    if not cands:
-        return {}
-    if qa.reranker is not None and len(cands) > 1:
-        kind = question_kind(question.text)
-        x = np.stack([candidate_features(c, cands, beam, question, table, kind) for c in cands])
-        s = qa.reranker.scores(x)
-        p = np.exp(s - s.max())
-        p /= p.sum()
-    else:
-        p = np.zeros(len(cands))
-        p[0] = 1.0
-    return {tuple(sorted(normalize_text(v) for v in c.values)): (float(pi), c.values) for c, pi in zip(cands, p)}
-
-
-def vote(dists: list[dict[tuple, tuple[float, list[str]]]]) -> list[str]:
-    """The answer with the largest summed probability (first seen wins a tie)."""
-    total: dict[tuple, list] = {}
-    for d in dists:
-        for key, (p, values) in d.items():
-            total.setdefault(key, [0.0, values])[0] += p
-    return max(total.values(), key=lambda pv: pv[0])[1] if total else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
+    from nqa.ensemble import decide, decode
     from nqa.evaluation import is_correct, tsv_unescape_list
-    from nqa.predict import _load_table, decode_batch, load_qa, read_examples
+    from nqa.executor import run_programs
+    from nqa.predict import _load_table, load_qa, read_examples
     from nqa.question import parse_question
 
     torch.set_num_threads(a.threads)
@@ -71,26 +39,34 @@ def main(argv: list[str] | None = None) -> int:
     with open(a.examples, encoding="utf-8") as f:
         gold = {r["id"]: tsv_unescape_list(r["targetValue"])
                 for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
-    qas = [load_qa(m) for m in a.models]
+    names, models, rerankers = [], [], []
+    for directory in a.models:
+        qa = load_qa(directory)
+        names += [directory] + [str(Path(directory) / f"member-{k}") for k in range(1, len(qa.members) + 1)]
+        models += qa.models
+        rerankers += qa.rerankers
     by_table: dict[str, list] = {}
     for ex in examples:
         by_table.setdefault(ex.context, []).append(ex)
-    right = [0] * len(qas)
+
+    def answer(beams, runs, question, table, chosen_rerankers) -> list[str]:
+        d = decide(beams, runs, question, table, chosen_rerankers)
+        if d is None:
+            return []
+        ran = runs[d.member][d.index]
+        return ran.values if ran is not None else []
+
+    right = [0] * len(models)
     right_vote = 0
     for context, group in tqdm(by_table.items(), desc="tables", unit="table"):
         table = _load_table(Path(a.tables_root) / context)
         questions = [parse_question(ex.question, table) for ex in group]
-        per_model = []
-        for qa in qas:
-            beams = decode_batch(qa.model, [table] * len(questions), questions, 4)
-            per_model.append([answer_distribution(qa, table, q, b) for q, b in zip(questions, beams)])
-        for i, ex in enumerate(group):
-            dists = [pm[i] for pm in per_model]
-            for j, d in enumerate(dists):
-                best = max(d.values(), key=lambda pv: pv[0])[1] if d else []
-                right[j] += is_correct(gold[ex.id], best)
-            right_vote += is_correct(gold[ex.id], vote(dists))
-    print(json.dumps({"examples": len(examples), "models": dict(zip(a.models, right)), "ensemble": right_vote}))
+        for ex, q, beams in zip(group, questions, decode(models, [table] * len(questions), questions, 4)):
+            runs = [run_programs(beam, table, q) for beam in beams]
+            for j in range(len(models)):
+                right[j] += is_correct(gold[ex.id], answer([beams[j]], [runs[j]], q, table, [rerankers[j]]))
+            right_vote += is_correct(gold[ex.id], answer(beams, runs, q, table, rerankers))
+    print(json.dumps({"examples": len(examples), "models": dict(zip(names, right)), "vote": right_vote}))
     return 0
 
 
