@@ -181,3 +181,28 @@ def test_reranker_folds_train_fold_models_and_fit_the_reranker(tiny, tmp_path):
     assert all(in_fold(t, "0/2") != in_fold(t, "1/2") for t in tables)
     with pytest.raises(ConfigError, match="every training table"):
         main(_args(write_tiny_wtq(tmp_path / "wtq4", n_tables=4), tmp_path / "f", "--held_out_fold=0/2"))
+
+
+def test_without_dev_split_best_is_the_last_checkpoint_and_calibration_is_copied(tiny, tmp_path):
+    """--dev_split= (all of training.tsv trains): no dev evaluation, best/ holds the last weights,
+    and --calibration_from gives best/ a calibration fitted elsewhere (checked before it is written)."""
+    import json
+
+    from nqa.api import TableQA
+    from nqa.unsure import Calibration
+
+    cal = {"xs": [0.0, 0.5, 1.0], "ys": [0.0, 0.4, 0.9], "threshold": 0.45}
+    source = tmp_path / "cal.json"
+    source.write_text(json.dumps({"about": "fitted elsewhere", "calibration": cal}))
+    out = tmp_path / "run"
+    args = _args(tiny, out, "--dev_split=", f"--calibration_from={source}")
+    assert main(args) == 0
+    best, last = load_file(str(out / "best/model.safetensors")), load_file(str(out / "last/model.safetensors"))
+    assert best.keys() == last.keys() and all(torch.equal(best[k], last[k]) for k in best)
+    assert all(r.split(",")[7] == "" for r in (out / "metrics.csv").read_text().splitlines()[1:])  # no dev_acc
+    assert (out / "state.safetensors").is_file()  # resumable without dev evaluations too
+    assert TableQA.from_pretrained(out / "best").calibration == Calibration.from_config({"calibration": cal})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"calibration": {"xs": [0.0, 1.0], "ys": [1.0, 0.0]}}))
+    with pytest.raises(ConfigError, match="calibration_from"):
+        main(_args(tiny, tmp_path / "run2", "--dev_split=", f"--calibration_from={bad}"))

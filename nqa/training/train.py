@@ -57,7 +57,9 @@ class TrainConfig:
     # data
     wtq_root: str = ""  # "" = NQA_WTQ_ROOT or ../shared/datasets/wikitablequestions
     train_split: str = "random-split-1-train"
-    dev_split: str = "random-split-1-dev"  # the only split used for model selection
+    # the only split used for model selection; "" = none (all of training.tsv trains): no dev
+    # evaluation, and best/ is the last checkpoint
+    dev_split: str = "random-split-1-dev"
     search_split: str = "training"  # the searched file whose ids cover train_split (train+dev of split 1)
     search_steps: int = 3
     search_candidates: int = 48
@@ -80,6 +82,9 @@ class TrainConfig:
     ensemble_seeds: str = ""
     calibrate: bool = False  # at the end: fit best/'s confidence calibration and unsure threshold on dev
     calibrate_user_dev: str = ""  # + a user-question dev file (its tables never trained on), pooled with dev
+    # at the end: best/'s calibration is the "calibration" entry of this JSON file (a checkpoint's
+    # config.json, or one fitted on a held-out split): for a model with no held-out dev to fit on
+    calibration_from: str = ""
     limit_train: int = 0  # 0 = all; small values for tests
     # "k/n": leave out the train examples on fold k of n folds by table (crc32 of the table's path):
     # models that never saw those tables, whose decoding there trains the answer reranker
@@ -695,12 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         if not train_items:
             raise ConfigError(f"held_out_fold {cfg.held_out_fold}: every training table is on that fold")
     train_items += generated_items(cfg, train_items)
-    dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False)
+    dev_items = load_items(cfg, cfg.dev_split, cfg.limit_dev, with_programs=False) if cfg.dev_split else []
     dev_ok = [it for it in dev_items if it.table is not None]
     from nqa.training.data import runs_dir
 
     cache_dir = runs_dir() / "encoded"
-    for part, rows in ((train_items, True), (dev_ok, False)):
+    for part, rows in ((train_items, True), (dev_ok, False)) if dev_ok else ((train_items, True),):
         # frozen encoder: rank 0 encodes once (or reads the cache); the other ranks read what it wrote
         _features_only(part, rows)
         path = cache_dir / f"{encoded_cache_key(part, model)}.safetensors" if model.encoder.frozen else None
@@ -805,14 +810,16 @@ def main(argv: list[str] | None = None) -> int:
                     write_metrics(row)
                 acc_loss, t_last, ex_since = {}, time.time(), 0
             if st["step"] % cfg.eval_every == 0 or st["step"] == total:
-                acc = run_eval()
-                log(f"\nstep {st['step']}: dev accuracy {acc:.4f}")
+                if dev_items:
+                    acc = run_eval()
+                    log(f"\nstep {st['step']}: dev accuracy {acc:.4f}")
                 if master:
-                    write_metrics({"step": st["step"], "epoch": st["epoch"], "dev_acc": f"{acc:.4f}",
-                                   "time": f"{time.time() - t0:.0f}"})
-                    if acc > st["best_dev"]:
-                        st["best_dev"], st["best_step"] = acc, st["step"]
-                        save_pretrained_atomic(model, out / "best")
+                    if dev_items:
+                        write_metrics({"step": st["step"], "epoch": st["epoch"], "dev_acc": f"{acc:.4f}",
+                                       "time": f"{time.time() - t0:.0f}"})
+                        if acc > st["best_dev"]:
+                            st["best_dev"], st["best_step"] = acc, st["step"]
+                            save_pretrained_atomic(model, out / "best")
                     save_state(state_path, model, optimizer, st)
                     plot_curves(metrics_path, out / "curves.png")
             if cfg.stop_after and steps_this_run >= cfg.stop_after:
@@ -828,13 +835,20 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.stop_after:
             save_state(state_path, model, optimizer, st)
         save_pretrained_atomic(model, out / "last")
-        log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
-            f"({out / 'best'}), {time.time() - t0:.0f}s")
+        if not dev_items and not cfg.stop_after:  # no dev to choose on: the last checkpoint is the model
+            save_pretrained_atomic(model, out / "best")
+        if dev_items:
+            log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
+                f"({out / 'best'}), {time.time() - t0:.0f}s")
+        else:
+            log(f"done: step {st['step']}, no dev split: best/ is the last checkpoint, {time.time() - t0:.0f}s")
         if cfg.reranker_folds and (out / "best").exists() and not cfg.stop_after:
             fit_reranker_on_folds(cfg, out)
         if cfg.ensemble_seeds and (out / "best").exists() and not cfg.stop_after:
             train_members(cfg, out)
-        if cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
+        if cfg.calibration_from and (out / "best").exists() and not cfg.stop_after:
+            copy_calibration(Path(cfg.calibration_from), out / "best")
+        elif cfg.calibrate and (out / "best").exists() and not cfg.stop_after:
             from nqa.training.calibrate import main as calibrate
 
             user_dev = Path(cfg.calibrate_user_dev) if cfg.calibrate_user_dev else None
@@ -858,13 +872,30 @@ def fit_reranker_on_folds(cfg: TrainConfig, out: Path) -> None:
     folds = []
     for k in range(n):
         sub = dataclasses.replace(cfg, held_out_fold=f"{k}/{n}", reranker_folds=0, ensemble_seeds="", calibrate=False,
-                                  out_dir=str(out / f"fold-{k}-of-{n}"))
+                                  calibration_from="", out_dir=str(out / f"fold-{k}-of-{n}"))
         preset = out / f"fold-{k}-of-{n}.json"
         preset.write_text(json.dumps(dataclasses.asdict(sub), indent=2) + "\n")
         main([str(preset)])
         folds.append(str(out / f"fold-{k}-of-{n}" / "best"))
     fit(["--fold-models", *folds, "--model", str(out / "best"), "--split", cfg.train_split]
         + (["--wtq-root", cfg.wtq_root] if cfg.wtq_root else []))
+
+
+def copy_calibration(source: Path, checkpoint: Path) -> None:
+    """The "calibration" entry of `source` (checked as a checkpoint would read it) into checkpoint's
+    config.json. Why: a model trained on all of training.tsv has no held-out WTQ questions to fit its
+    calibration on; the same recipe's fit on a held-out split stands in (training/README.md)."""
+    from nqa.api import update_config
+    from nqa.unsure import Calibration
+
+    try:
+        config = json.loads(source.read_text())
+        Calibration.from_config(config)
+    except (OSError, ValueError, AttributeError) as e:
+        raise ConfigError(f"calibration_from {source}: not JSON with a valid 'calibration' entry ({e})") from None
+    if not config.get("calibration"):
+        raise ConfigError(f"calibration_from {source}: no 'calibration' entry")
+    update_config(checkpoint, "calibration", config["calibration"])
 
 
 def member_seeds(cfg: TrainConfig) -> list[int]:
@@ -882,7 +913,7 @@ def train_members(cfg: TrainConfig, out: Path) -> None:
     and reranker), copied into out/best/member-k and listed in best/config.json's "members"."""
     names = []
     for k, seed in enumerate(member_seeds(cfg), start=1):
-        sub = dataclasses.replace(cfg, seed=seed, ensemble_seeds="", calibrate=False,
+        sub = dataclasses.replace(cfg, seed=seed, ensemble_seeds="", calibrate=False, calibration_from="",
                                   out_dir=str(out / f"member-seed-{seed}"))
         preset = out / f"member-seed-{seed}.json"
         preset.write_text(json.dumps(dataclasses.asdict(sub), indent=2) + "\n")
