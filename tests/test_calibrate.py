@@ -88,3 +88,27 @@ def test_features_on_a_real_answer():
     assert f["steps"] == 2 and f["log_rows"] == pytest.approx(np.log1p(table.n_rows))
     none = confidence_features(float("nan"), None, None, None, [])
     assert none[0] == pytest.approx(np.log(1e-3 / (1 - 1e-3))) and not none[1:].any()
+
+
+def test_report_only_keeps_the_checkpoint_calibration(tmp_path, capsys):
+    """--report-only reports how the checkpoint's own calibration does and writes nothing; without
+    it the fit replaces the calibration in config.json."""
+    import json
+
+    from nqa.api import update_config
+    from nqa.training.data import write_tiny_wtq
+    from tiny_model import make_tiny_checkpoint
+    from training.calibrate import main
+
+    root = write_tiny_wtq(tmp_path / "wtq", n_tables=4)
+    ckpt = make_tiny_checkpoint(tmp_path / "model")
+    kept = {"xs": [0.0, 1.0], "ys": [0.1, 0.6], "threshold": 0.3}
+    update_config(ckpt, "calibration", kept)
+    before = (ckpt / "config.json").read_bytes()
+    args = ["--model", str(ckpt), "--dev", "tiny-dev", "--wtq-root", str(root)]
+    assert main(args + ["--report-only"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (ckpt / "config.json").read_bytes() == before
+    assert report["method"] == "kept" and report["threshold"] == 0.3 and 0.0 <= report["ece"] <= 1.0
+    assert main(args) == 0
+    assert json.loads((ckpt / "config.json").read_text())["calibration"] != kept

@@ -22,6 +22,9 @@
 4. Writes the calibration into the checkpoint's config.json, and prints the expected calibration
    error (15 equal-width bins) before and after, on dev and on each `--also` examples file
    (answerable questions only), plus a reliability diagram (--plot).
+
+With `--report-only`, steps 2-4 keep the checkpoint's own calibration (and threshold) and write
+nothing: how a calibration fitted elsewhere (training's `calibration_from`) does on these questions.
 """
 from __future__ import annotations
 
@@ -184,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="logistic: on nqa.confidence's features; isotonic: on the raw probability alone")
     ap.add_argument("--also", action="append", default=[], help="EXAMPLES.tsv=TABLES_ROOT, reported only")
     ap.add_argument("--plot", default="", help="reliability diagram PNG")
+    ap.add_argument("--report-only", action="store_true",
+                    help="keep the checkpoint's calibration: fit nothing, write nothing, report it")
     args = ap.parse_args(argv)
     root = Path(args.wtq_root) if args.wtq_root else default_wtq_root()
     qa = load_qa(args.model)
@@ -199,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                         for k in ("raw", "right", "answerable", "features")))
     xs, ys = fit_isotonic(pooled.raw, pooled.right)
     cal = Calibration(xs, ys)
-    if args.method == "logistic":
+    if args.report_only:
+        cal = qa.calibration
+        xs = cal.xs
+    elif args.method == "logistic":
         weight = None
         if args.weigh_sources == "equal":
             weight = np.concatenate([np.full(len(a.raw), 1.0 / max(len(a.raw), 1)) for a in fitted.values()])
@@ -209,10 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     def confidences(a: Answered) -> np.ndarray:
         return cal.logistic(a.features) if cal.weights else np.array([cal(p) for p in a.raw])
 
-    threshold = choose_threshold(confidences(pooled), pooled.right.astype(bool))
-    cal = dataclasses.replace(cal, threshold=threshold)
+    if not args.report_only:
+        threshold = choose_threshold(confidences(pooled), pooled.right.astype(bool))
+        cal = dataclasses.replace(cal, threshold=threshold)
+    threshold = cal.threshold
     conf = confidences(dev)
-    report = {"dev": args.dev, "n": int(len(dev.raw)), "method": args.method, "accuracy": float(dev.right.mean()),
+    report = {"dev": args.dev, "n": int(len(dev.raw)), "method": "kept" if args.report_only else args.method,
+              "accuracy": float(dev.right.mean()),
               "knots": len(xs), "threshold": threshold, "ece_raw": expected_calibration_error(dev.raw, dev.right),
               "ece": expected_calibration_error(conf, dev.right),
               "flagged_low_confidence": float((conf < threshold).mean()),
@@ -233,9 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                                    "ece_raw": expected_calibration_error(a.raw, a.right),
                                    "ece": expected_calibration_error(c2, a.right)}
         curves[f"{Path(path).name}, calibrated"] = (c2, a.right)
-    from nqa.api import update_config
+    if not args.report_only:
+        from nqa.api import update_config
 
-    update_config(args.model, "calibration", cal.to_config())
+        update_config(args.model, "calibration", cal.to_config())
     if args.plot:
         plot(curves, Path(args.plot))
     print(json.dumps(report))
