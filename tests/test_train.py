@@ -206,3 +206,17 @@ def test_without_dev_split_best_is_the_last_checkpoint_and_calibration_is_copied
     bad.write_text(json.dumps({"calibration": {"xs": [0.0, 1.0], "ys": [1.0, 0.0]}}))
     with pytest.raises(ConfigError, match="calibration_from"):
         main(_args(tiny, tmp_path / "run2", "--dev_split=", f"--calibration_from={bad}"))
+
+
+def test_shipped_configs_parse_and_the_all_data_config_has_a_valid_calibration():
+    import json
+
+    from nqa.unsure import Calibration
+
+    for preset in sorted((REPO / "training" / "configs").glob("*.json")):
+        if "calibration" in json.loads(preset.read_text()):
+            continue  # a calibration file (calibration_from), not a training preset
+        parse_config([str(preset)])
+    cfg = parse_config([str(REPO / "training" / "configs" / "wtq_all.json")])
+    assert cfg.train_split == "training" and cfg.dev_split == "" and not cfg.calibrate
+    Calibration.from_config(json.loads((REPO / cfg.calibration_from).read_text()))
