@@ -202,6 +202,9 @@ def test_without_dev_split_best_is_the_last_checkpoint_and_calibration_is_copied
     assert all(r.split(",")[7] == "" for r in (out / "metrics.csv").read_text().splitlines()[1:])  # no dev_acc
     assert (out / "state.safetensors").is_file()  # resumable without dev evaluations too
     assert TableQA.from_pretrained(out / "best").calibration == Calibration.from_config({"calibration": cal})
+    written = {f.name: f.read_bytes() for f in (out / "best").iterdir()}
+    assert main(args) == 0  # started again over the finished run: best/ stays as it was
+    assert {f.name: f.read_bytes() for f in (out / "best").iterdir()} == written
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"calibration": {"xs": [0.0, 1.0], "ys": [1.0, 0.0]}}))
     with pytest.raises(ConfigError, match="calibration_from"):

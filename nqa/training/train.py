@@ -13,10 +13,11 @@ What it does, in order:
   3. periodic dev evaluation by the official WTQ rules on decoded programs run by the exact executor;
      the best dev checkpoint is kept (save_pretrained format), plus a resumable state after every
      eval (model, optimizer, RNG states, position in the epoch; one safetensors file, written
-     atomically), a metrics CSV and a learning-curve plot.
+     atomically), a metrics CSV and a learning-curve plot. Without a dev split (dev_split "", all
+     of training.tsv trains) nothing is evaluated and the last checkpoint is kept.
   4. optionally, after the run: the fold models and the answer reranker they fit (reranker_folds),
      one more run per member seed whose models vote with this one (ensemble_seeds), and the
-     confidence calibration on dev (calibrate).
+     confidence calibration on dev (calibrate), or one fitted elsewhere (calibration_from).
 
 Distributed: a launch by torchrun is detected from RANK; gloo on CPU, NCCL on GPU; batches are dealt
 round-robin to the ranks, only rank 0 logs and writes, seeds are offset per rank, the model is
@@ -835,7 +836,9 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.stop_after:
             save_state(state_path, model, optimizer, st)
         save_pretrained_atomic(model, out / "last")
-        if not dev_items and not cfg.stop_after:  # no dev to choose on: the last checkpoint is the model
+        # no dev to choose on: the last checkpoint is the model (left alone when a run resumed at the
+        # end trained nothing: its best/ already holds these weights, and its reranker and members)
+        if not dev_items and not cfg.stop_after and (steps_this_run or not (out / "best").exists()):
             save_pretrained_atomic(model, out / "best")
         if dev_items:
             log(f"done: step {st['step']}, best dev accuracy {st['best_dev']:.4f} at step {st['best_step']} "
