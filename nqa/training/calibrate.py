@@ -171,6 +171,27 @@ def plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def fit_calibration(fitted: dict[str, Answered], method: str, weigh_sources: str) -> Calibration:
+    """The isotonic map of "right?" on the raw probability, the logistic model on the features
+    (method "logistic"), and the unsure threshold, fitted on all the `fitted` sources together."""
+    pooled = Answered(*(np.concatenate([getattr(a, k) for a in fitted.values()])
+                        for k in ("raw", "right", "answerable", "features")))
+    xs, ys = fit_isotonic(pooled.raw, pooled.right)
+    cal = Calibration(xs, ys)
+    if method == "logistic":
+        weight = None
+        if weigh_sources == "equal":
+            weight = np.concatenate([np.full(len(a.raw), 1.0 / max(len(a.raw), 1)) for a in fitted.values()])
+        w, b, mean, scale = fit_logistic(pooled.features, pooled.right, sample_weight=weight)
+        cal = Calibration(xs, ys, 0.0, tuple(map(float, w)), b, tuple(map(float, mean)), tuple(map(float, scale)))
+    return dataclasses.replace(cal, threshold=choose_threshold(confidences(cal, pooled), pooled.right.astype(bool)))
+
+
+def confidences(cal: Calibration, a: Answered) -> np.ndarray:
+    """The calibrated confidence of each of `a`'s answers."""
+    return cal.logistic(a.features) if cal.weights else np.array([cal(p) for p in a.raw])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="checkpoint directory to calibrate (its config.json is updated)")
@@ -200,38 +221,19 @@ def main(argv: list[str] | None = None) -> int:
         fitted[Path(path).name] = answer_confidences(Path(path), Path(tables), qa).answerable_only()
     if args.generated_per_table:
         fitted["generated, dev phrasings"] = generated_confidences(dev_path, root, qa, args.generated_per_table)
-    pooled = Answered(*(np.concatenate([getattr(a, k) for a in fitted.values()])
-                        for k in ("raw", "right", "answerable", "features")))
-    xs, ys = fit_isotonic(pooled.raw, pooled.right)
-    cal = Calibration(xs, ys)
-    if args.report_only:
-        cal = qa.calibration
-        xs = cal.xs
-    elif args.method == "logistic":
-        weight = None
-        if args.weigh_sources == "equal":
-            weight = np.concatenate([np.full(len(a.raw), 1.0 / max(len(a.raw), 1)) for a in fitted.values()])
-        w, b, mean, scale = fit_logistic(pooled.features, pooled.right, sample_weight=weight)
-        cal = Calibration(xs, ys, 0.0, tuple(map(float, w)), b, tuple(map(float, mean)), tuple(map(float, scale)))
-
-    def confidences(a: Answered) -> np.ndarray:
-        return cal.logistic(a.features) if cal.weights else np.array([cal(p) for p in a.raw])
-
-    if not args.report_only:
-        threshold = choose_threshold(confidences(pooled), pooled.right.astype(bool))
-        cal = dataclasses.replace(cal, threshold=threshold)
+    cal = qa.calibration if args.report_only else fit_calibration(fitted, args.method, args.weigh_sources)
     threshold = cal.threshold
-    conf = confidences(dev)
+    conf = confidences(cal, dev)
     report = {"dev": args.dev, "n": int(len(dev.raw)), "method": "kept" if args.report_only else args.method,
               "accuracy": float(dev.right.mean()),
-              "knots": len(xs), "threshold": threshold, "ece_raw": expected_calibration_error(dev.raw, dev.right),
+              "knots": len(cal.xs), "threshold": threshold, "ece_raw": expected_calibration_error(dev.raw, dev.right),
               "ece": expected_calibration_error(conf, dev.right),
               "flagged_low_confidence": float((conf < threshold).mean()),
               "accuracy_above_threshold":
                   float(dev.right[conf >= threshold].mean()) if (conf >= threshold).any() else math.nan}
     curves = {f"WTQ {args.dev}, raw": (dev.raw, dev.right), f"WTQ {args.dev}, calibrated": (conf, dev.right)}
     for name, a in list(fitted.items())[1:]:
-        c2 = confidences(a)
+        c2 = confidences(cal, a)
         report[name] = {"n_answerable": int(len(a.raw)), "accuracy": float(a.right.mean()),
                         "ece_raw": expected_calibration_error(a.raw, a.right),
                         "ece": expected_calibration_error(c2, a.right)}
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.also:
         path, tables = spec.split("=", 1)
         a = answer_confidences(Path(path), Path(tables), qa).answerable_only()
-        c2 = confidences(a)
+        c2 = confidences(cal, a)
         report[Path(path).name] = {"n_answerable": int(len(a.raw)), "accuracy": float(a.right.mean()),
                                    "ece_raw": expected_calibration_error(a.raw, a.right),
                                    "ece": expected_calibration_error(c2, a.right)}

@@ -811,16 +811,16 @@ def main(argv: list[str] | None = None) -> int:
                     write_metrics(row)
                 acc_loss, t_last, ex_since = {}, time.time(), 0
             if st["step"] % cfg.eval_every == 0 or st["step"] == total:
-                if dev_items:
+                if dev_items:  # every rank: run_eval all-reduces
                     acc = run_eval()
                     log(f"\nstep {st['step']}: dev accuracy {acc:.4f}")
-                if master:
-                    if dev_items:
+                    if master:
                         write_metrics({"step": st["step"], "epoch": st["epoch"], "dev_acc": f"{acc:.4f}",
                                        "time": f"{time.time() - t0:.0f}"})
-                        if acc > st["best_dev"]:
-                            st["best_dev"], st["best_step"] = acc, st["step"]
-                            save_pretrained_atomic(model, out / "best")
+                    if master and acc > st["best_dev"]:
+                        st["best_dev"], st["best_step"] = acc, st["step"]
+                        save_pretrained_atomic(model, out / "best")
+                if master:
                     save_state(state_path, model, optimizer, st)
                     plot_curves(metrics_path, out / "curves.png")
             if cfg.stop_after and steps_this_run >= cfg.stop_after:
